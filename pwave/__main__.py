@@ -1,0 +1,5 @@
+import sys
+
+from pwave.cli import main
+
+sys.exit(main())

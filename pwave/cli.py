@@ -1,0 +1,75 @@
+"""The ``pwave`` command line: one subcommand per pipeline step.
+
+Each subcommand lives in its own module, which exposes ``add_arguments(parser)`` and
+``run(args)``; this file only wires them together. ``run`` returns an exit code (or
+``None``/a result dict for success). Known user errors are printed as one line, never
+as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# (command, module, one-line help). Nested commands use "parent child".
+COMMANDS: list[tuple[str, str, str]] = [
+    (
+        "toy",
+        "pwave.toy",
+        "2-D teacher/student demo: MAF teacher by max likelihood, IAF by reverse KL",
+    ),
+]
+
+
+class UserError(Exception):
+    """An error caused by the user's input; the CLI prints its message without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from pwave import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="pwave",
+        description="Parallel WaveNet toolkit: train a WaveNet MAF teacher, distil an IAF "
+        "student, synthesise, evaluate and benchmark.",
+    )
+    parser.add_argument("--version", action="version", version=f"pwave {__version__}")
+    top = parser.add_subparsers(dest="command", metavar="COMMAND")
+    groups: dict[str, argparse._SubParsersAction] = {}
+    for name, module_name, help_text in COMMANDS:
+        parts = name.split()
+        sub = top
+        if len(parts) == 2:
+            if parts[0] not in groups:
+                group = top.add_parser(parts[0], help=f"{parts[0]} subcommands")
+                groups[parts[0]] = group.add_subparsers(dest="subcommand", metavar="WHAT")
+            sub = groups[parts[0]]
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(parts[-1], help=help_text, description=(module.__doc__ or help_text))
+        p.formatter_class = argparse.RawDescriptionHelpFormatter
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "_run"):
+        parser.print_help()
+        return 2
+    try:
+        result = args._run(args)
+    except UserError as err:
+        print(f"pwave: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pwave: interrupted", file=sys.stderr)
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
