@@ -15,7 +15,7 @@ from pwave.flows.distributions import (
     make_base,
 )
 
-torch.set_default_dtype(torch.float64)
+F64 = torch.float64
 
 
 class _Affine(torch.nn.Module):
@@ -23,8 +23,8 @@ class _Affine(torch.nn.Module):
 
     def __init__(self, mu: float, log_scale: float):
         super().__init__()
-        self.mu = torch.nn.Parameter(torch.tensor(mu))
-        self.log_scale = torch.nn.Parameter(torch.tensor(log_scale))
+        self.mu = torch.nn.Parameter(torch.tensor(mu, dtype=F64))
+        self.log_scale = torch.nn.Parameter(torch.tensor(log_scale, dtype=F64))
 
     def forward(self, z, context=None):
         return affine_forward(z, self.mu.expand_as(z), self.log_scale.expand_as(z))
@@ -35,22 +35,22 @@ class _Affine(torch.nn.Module):
 
 def test_affine_round_trip_and_logdet():
     g = torch.Generator().manual_seed(0)
-    z = torch.randn(4, 7, generator=g)
-    mu, ls = torch.randn(4, 7, generator=g), torch.randn(4, 7, generator=g)
+    z = torch.randn(4, 7, generator=g, dtype=F64)
+    mu, ls = torch.randn(4, 7, generator=g, dtype=F64), torch.randn(4, 7, generator=g, dtype=F64)
     x, ld_f = affine_forward(z, mu, ls)
     z2, ld_i = affine_inverse(x, mu, ls)
     torch.testing.assert_close(z2, z)
-    torch.testing.assert_close(ld_f + ld_i, torch.zeros(4))
+    torch.testing.assert_close(ld_f + ld_i, torch.zeros(4, dtype=F64))
     jac = torch.autograd.functional.jacobian(lambda v: affine_forward(v, mu[0], ls[0])[0], z[0])
     torch.testing.assert_close(torch.linalg.slogdet(jac)[1], ld_f[0])
 
 
 def test_compose_adds_logdets_and_inverse_swaps():
     flows = Compose([_Affine(0.3, 0.2), _Affine(-1.0, -0.5)])
-    z = torch.randn(5, 3)
+    z = torch.randn(5, 3, dtype=F64)
     x, ld = flows(z)
     torch.testing.assert_close(x, (z * math.exp(0.2) + 0.3) * math.exp(-0.5) - 1.0)
-    torch.testing.assert_close(ld, torch.full((5,), 3 * (0.2 - 0.5)))
+    torch.testing.assert_close(ld, torch.full((5,), 3 * (0.2 - 0.5), dtype=F64))
     z2, ld_inv = flows.inverse(x)
     torch.testing.assert_close(z2, z)
     torch.testing.assert_close(ld_inv, -ld)
@@ -61,12 +61,12 @@ def test_compose_adds_logdets_and_inverse_swaps():
 @pytest.mark.parametrize("cls", [StandardNormal, StandardLogistic])
 def test_base_density_integrates_to_one_and_matches_loc_scale(cls):
     base = cls()
-    grid = torch.linspace(-40, 40, 200_001)
+    grid = torch.linspace(-40, 40, 200_001, dtype=F64)
     dx = grid[1] - grid[0]
     mass = torch.exp(base.log_prob_elementwise(grid)).sum() * dx
     assert abs(mass.item() - 1.0) < 1e-6
     # Location-scale member equals the change of variables of the standard one.
-    mu, ls = torch.tensor(0.7), torch.tensor(-1.3)
+    mu, ls = torch.tensor(0.7, dtype=F64), torch.tensor(-1.3, dtype=F64)
     density = torch.exp(base.loc_scale_log_prob(grid, mu, ls))
     assert abs((density.sum() * dx).item() - 1.0) < 1e-6
     # Entropy: -E[log p] by quadrature equals the closed form.
@@ -92,9 +92,9 @@ def test_make_base_rejects_unknown_name():
 
 def test_gaussian_kl_matches_monte_carlo():
     g = torch.Generator().manual_seed(1)
-    mu_q, ls_q, mu_p, ls_p = (torch.randn(3, generator=g) * 0.5 for _ in range(4))
+    mu_q, ls_q, mu_p, ls_p = (torch.randn(3, generator=g, dtype=F64) * 0.5 for _ in range(4))
     base = StandardNormal()
-    z = torch.randn(400_000, 3, generator=g)
+    z = torch.randn(400_000, 3, generator=g, dtype=F64)
     x = mu_q + z * torch.exp(ls_q)
     mc = base.loc_scale_log_prob(x, mu_q, ls_q) - base.loc_scale_log_prob(x, mu_p, ls_p)
     closed = gaussian_kl(mu_q, ls_q, mu_p, ls_p)
@@ -103,10 +103,10 @@ def test_gaussian_kl_matches_monte_carlo():
 
 
 def test_soft_clamp_is_bounded_and_identity_near_zero():
-    s = torch.linspace(-100, 100, 1001)
+    s = torch.linspace(-100, 100, 1001, dtype=F64)
     out = soft_clamp(s, bound=3.0)
     assert out.abs().max() <= 3.0
     assert torch.all(out.diff() >= 0)  # monotone, so it keeps the ordering of scales
-    assert soft_clamp(torch.tensor(6.0), 3.0) < 3.0
-    small = torch.linspace(-0.01, 0.01, 11)
+    assert soft_clamp(torch.tensor(6.0, dtype=F64), 3.0) < 3.0
+    small = torch.linspace(-0.01, 0.01, 11, dtype=F64)
     torch.testing.assert_close(soft_clamp(small, 3.0), small, atol=1e-6, rtol=0)
