@@ -15,11 +15,8 @@ from collections.abc import Sequence
 
 # (command, module, one-line help). Nested commands use "parent child".
 COMMANDS: list[tuple[str, str, str]] = [
-    (
-        "toy",
-        "pwave.toy",
-        "2-D teacher/student demo: MAF teacher by max likelihood, IAF by reverse KL",
-    ),
+    ("prepare", "pwave.data.prepare", "prepare a corpus: resample, mel features, splits, report"),
+    ("evaluate", "pwave.evaluate", "objective metrics of generated vs reference audio"),
 ]
 
 

@@ -1,0 +1,233 @@
+"""Waveform input and output.
+
+Reading goes through :func:`load_audio`, which returns mono ``float32`` samples in
+``[-1, 1]`` at the requested rate and a list of human-readable notes for every change it
+made (resampled, mixed down, rescaled) and every quality warning (clipping, 8-bit). Files
+that cannot be used raise :class:`AudioReadError` whose ``reason`` is a short sentence
+fit for a report; no other exception type escapes for a bad file.
+
+Writing goes through :func:`save_wav` (16-bit PCM by default).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+#: Full-scale threshold: integer files reaching this fraction of full scale count as clipped.
+CLIP_LEVEL = 0.999
+#: Files whose peak stays below this are treated as digital silence.
+SILENCE_PEAK = 1e-4
+
+
+def audio_extensions() -> tuple[str, ...]:
+    """Lower-case file extensions (with dot) that this libsndfile build can read.
+
+    ``.mp3`` is included only when libsndfile was built with MPEG support.
+    """
+    exts = [".wav", ".flac", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".aifc", ".w64", ".caf"]
+    if "MP3" in sf.available_formats():
+        exts.append(".mp3")
+    return tuple(exts)
+
+
+class AudioError(ValueError):
+    """Base class for audio problems that a user has to fix in their data."""
+
+
+class AudioReadError(AudioError):
+    """A file that cannot be used; ``reason`` says why in a few words.
+
+    ``kind`` is a stable short tag for counting: ``"missing"``, ``"permission"``,
+    ``"empty"``, ``"unreadable"``, ``"no_samples"``, ``"nonfinite"`` or ``"other"``.
+    """
+
+    def __init__(self, path: str | os.PathLike, reason: str, kind: str = "other"):
+        self.path = str(path)
+        self.reason = reason
+        self.kind = kind
+        super().__init__(f"{self.path}: {reason}")
+
+
+@dataclass
+class LoadedAudio:
+    """Result of :func:`load_audio`.
+
+    Attributes:
+        audio: ``[time]`` float32 mono samples in ``[-1, 1]`` (``[channels, time]`` if loaded
+            with ``mono=False``).
+        sample_rate: rate of ``audio`` in Hz (the requested one, if any).
+        original_sample_rate: rate stored in the file.
+        original_channels: channel count stored in the file.
+        subtype: libsndfile subtype of the file (``"PCM_16"``, ``"FLOAT"``, ``"PCM_U8"`` ...).
+        peak: largest ``|x|`` in the file before any change.
+        clipped_samples: samples of the file at or beyond :data:`CLIP_LEVEL` of full scale.
+        notes: one sentence per change made or warning raised.
+    """
+
+    audio: np.ndarray
+    sample_rate: int
+    original_sample_rate: int
+    original_channels: int
+    subtype: str
+    peak: float
+    clipped_samples: int
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.audio.shape[-1] / self.sample_rate
+
+
+def _open_binary(path: str):
+    """Open a file for reading (a seam so that tests can simulate permission errors)."""
+    return open(path, "rb")  # noqa: SIM115 - closed by the caller
+
+
+def _read_raw(path: str) -> tuple[np.ndarray, int, str]:
+    """Read ``[time, channels]`` float32 samples; map every failure to AudioReadError."""
+    if os.path.isdir(path):
+        raise AudioReadError(path, "is a directory, not an audio file", "unreadable")
+    try:
+        fh = _open_binary(path)
+    except FileNotFoundError:
+        raise AudioReadError(path, "file not found", "missing") from None
+    except PermissionError:
+        raise AudioReadError(
+            path, "permission denied (cannot open the file for reading)", "permission"
+        ) from None
+    except OSError as err:
+        raise AudioReadError(path, f"cannot open: {err.strerror or err}", "unreadable") from None
+    with fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            raise AudioReadError(path, "empty file (0 bytes)", "empty")
+        try:
+            with sf.SoundFile(fh) as snd:
+                sr, subtype = int(snd.samplerate), str(snd.subtype)
+                data = snd.read(dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+            msg = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+            msg = re.sub(r"^Error opening .*?>: ", "", msg).strip()
+            raise AudioReadError(
+                path,
+                f"not a readable audio file ({size} bytes; truncated header or not audio: {msg})",
+                "unreadable",
+            ) from None
+        except (OSError, MemoryError) as err:
+            raise AudioReadError(path, f"read failed: {err}", "unreadable") from None
+    if data.shape[0] == 0:
+        raise AudioReadError(path, "audio header is valid but holds no samples", "no_samples")
+    return data, sr, subtype
+
+
+def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Resample along the last axis with librosa's soxr backend (``soxr_hq``)."""
+    if orig_sr == target_sr:
+        return audio
+    import librosa
+
+    out = librosa.resample(audio, orig_sr=orig_sr, target_sr=target_sr, res_type="soxr_hq")
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def load_audio(
+    path: str | os.PathLike, sample_rate: int | None = None, mono: bool = True
+) -> LoadedAudio:
+    """Load an audio file as float32 in ``[-1, 1]``.
+
+    Args:
+        path: any format libsndfile reads (wav, flac, ogg, mp3 where supported ...).
+        sample_rate: resample to this rate (Hz) with soxr; ``None`` keeps the file's rate.
+        mono: average the channels into one (``[time]``); else return ``[channels, time]``.
+
+    Returns:
+        :class:`LoadedAudio`; ``notes`` records every resampling, mix-down, rescale and
+        clipping warning.
+
+    Raises:
+        AudioReadError: missing, unreadable, empty, truncated, not audio, or holding NaN/inf.
+    """
+    path = str(path)
+    data, sr, subtype = _read_raw(path)
+    channels = data.shape[1]
+    notes: list[str] = []
+
+    finite = np.isfinite(data)
+    if not finite.all():
+        bad = int(data.size - finite.sum())
+        raise AudioReadError(
+            path, f"contains {bad} NaN/inf sample(s) out of {data.size}", "nonfinite"
+        )
+
+    peak = float(np.abs(data).max())
+    clipped = int((np.abs(data) >= CLIP_LEVEL).sum()) if peak >= CLIP_LEVEL else 0
+    if subtype == "PCM_U8" or subtype == "PCM_S8":
+        notes.append(f"8-bit audio ({subtype}): coarse quantisation, expect audible noise")
+    if clipped >= 3 and peak <= 1.0:
+        notes.append(
+            f"clipping: {clipped} sample(s) ({100.0 * clipped / data.size:.3f}%) at full scale"
+        )
+
+    audio = data.T  # [channels, time]
+    if mono and channels > 1:
+        audio = audio.mean(axis=0, keepdims=True)
+        notes.append(f"mixed down from {channels} channels to mono")
+    if sample_rate is not None and sr != sample_rate:
+        audio = resample(audio, sr, sample_rate)
+        notes.append(f"resampled from {sr} Hz to {sample_rate} Hz")
+        out_sr = int(sample_rate)
+    else:
+        out_sr = sr
+
+    out_peak = float(np.abs(audio).max()) if audio.size else 0.0
+    if out_peak > 1.0:
+        audio = audio / out_peak
+        why = "in the file" if peak > 1.0 else "after resampling"
+        notes.append(f"peak {out_peak:.3f} above full scale {why}; scaled by 1/{out_peak:.3f}")
+
+    audio = np.ascontiguousarray(audio[0] if mono else audio, dtype=np.float32)
+    return LoadedAudio(
+        audio=audio,
+        sample_rate=out_sr,
+        original_sample_rate=sr,
+        original_channels=channels,
+        subtype=subtype,
+        peak=peak,
+        clipped_samples=clipped,
+        notes=notes,
+    )
+
+
+def save_wav(path: str | os.PathLike, audio, sample_rate: int, subtype: str = "PCM_16") -> Path:
+    """Write a wav file.
+
+    Args:
+        path: destination; parent folders are created.
+        audio: ``[time]`` or ``[channels, time]`` numpy array or torch tensor in ``[-1, 1]``;
+            values outside are clipped (integer subtypes would otherwise wrap around).
+        sample_rate: rate in Hz.
+        subtype: libsndfile subtype, ``"PCM_16"`` by default (``"FLOAT"`` keeps full precision).
+
+    Returns:
+        The path written.
+    """
+    if hasattr(audio, "detach"):
+        audio = audio.detach().cpu().numpy()
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 2:
+        audio = audio.T  # soundfile wants [time, channels]
+    elif audio.ndim != 1:
+        raise ValueError(f"audio must be [time] or [channels, time], got shape {audio.shape}")
+    if not subtype.startswith(("FLOAT", "DOUBLE")):
+        audio = np.clip(audio, -1.0, 1.0)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), audio, int(sample_rate), subtype=subtype)
+    return path

@@ -1,0 +1,175 @@
+"""pwave evaluate: objective metrics of generated audio against references on the same mels.
+
+Files are paired by name (``<stem>`` in --generated matches ``<stem>`` in --reference,
+any audio extension); both are read at the model rate of the feature config (the
+reference's rate by default), trimmed to the shorter length, and scored with log-mel
+distance (dB), mel-cepstral distortion (dB), multi-resolution STFT distance, PESQ and STOI,
+plus the teacher's NLL in bits per 16-bit sample when --teacher is given.
+Writes ``metrics.csv`` (one row per utterance) and ``summary.json``; prints a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from pwave.audio.config import FeatureConfig
+from pwave.audio.io import AudioReadError, audio_extensions, load_audio
+from pwave.audio.mel import MelSpectrogram
+from pwave.evaluation.metrics import (
+    log_mel_distance_db,
+    mel_cepstral_distortion_db,
+    natural_log_mel,
+    pesq_score,
+    stoi_score,
+)
+
+METRICS = ("log_mel_db", "mcd_db", "mr_stft", "pesq", "stoi")
+
+
+def _audio_files(folder: Path) -> dict[str, Path]:
+    exts = set(audio_extensions())
+    if folder.is_file():
+        return {folder.stem: folder}
+    return {p.stem: p for p in sorted(folder.rglob("*")) if p.suffix.lower() in exts}
+
+
+def pair_files(generated: Path, reference: Path) -> tuple[list[tuple[str, Path, Path]], list[str]]:
+    """``(stem, generated, reference)`` for every stem in both folders, and unmatched stems."""
+    gen, ref = _audio_files(generated), _audio_files(reference)
+    pairs = [(stem, gen[stem], ref[stem]) for stem in sorted(gen) if stem in ref]
+    unmatched = sorted(set(gen) ^ set(ref))
+    return pairs, unmatched
+
+
+def mr_stft_distance(generated: np.ndarray, reference: np.ndarray) -> float:
+    """Multi-resolution STFT distance (spectral convergence + log-magnitude), as the loss."""
+    from pwave.distill.losses import multi_resolution_stft_loss
+
+    g = torch.as_tensor(generated, dtype=torch.float32).unsqueeze(0)
+    r = torch.as_tensor(reference, dtype=torch.float32).unsqueeze(0)
+    loss, _ = multi_resolution_stft_loss(g, r)
+    return float(loss)
+
+
+def evaluate_pair(
+    generated: np.ndarray, reference: np.ndarray, sample_rate: int, mel: MelSpectrogram
+) -> dict[str, float]:
+    """All metrics for one aligned pair (trimmed to the shorter of the two)."""
+    n = min(len(generated), len(reference))
+    g, r = generated[:n], reference[:n]
+    log_mel = natural_log_mel(mel)
+    return {
+        "log_mel_db": log_mel_distance_db(g, r, log_mel),
+        "mcd_db": mel_cepstral_distortion_db(g, r, log_mel),
+        "mr_stft": mr_stft_distance(g, r),
+        "pesq": pesq_score(g, r, sample_rate),
+        "stoi": stoi_score(g, r, sample_rate),
+    }
+
+
+def summarize(rows: list[dict], keys: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """Mean, std and count of each metric over rows, ignoring NaN (reported as count)."""
+    out = {}
+    for key in keys:
+        vals = np.array([row[key] for row in rows if key in row], dtype=np.float64)
+        finite = vals[np.isfinite(vals)]
+        out[key] = {
+            "mean": float(finite.mean()) if finite.size else float("nan"),
+            "std": float(finite.std()) if finite.size else float("nan"),
+            "count": int(finite.size),
+        }
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--generated", required=True, type=Path, help="folder (or file) of output")
+    parser.add_argument("--reference", required=True, type=Path, help="folder (or file) of refs")
+    parser.add_argument("--output", type=Path, default=None, help="folder for metrics.csv")
+    parser.add_argument(
+        "--sample-rate", type=int, default=None, help="rate to compare at (default: reference's)"
+    )
+    parser.add_argument("--teacher", type=Path, default=None, help="teacher checkpoint for NLL")
+
+
+def evaluate_folders(
+    generated: Path,
+    reference: Path,
+    sample_rate: int | None = None,
+    teacher=None,
+    feature_config: FeatureConfig | None = None,
+) -> tuple[list[dict], list[dict]]:
+    """Score every pair; returns ``(rows, problems)``; never raises for a bad file."""
+    pairs, unmatched = pair_files(generated, reference)
+    problems = [{"file": stem, "reason": "no counterpart with the same name"} for stem in unmatched]
+    rows: list[dict] = []
+    if teacher is not None:
+        feature_config = teacher.config.features
+    for stem, gen_path, ref_path in tqdm(pairs, desc="evaluate", unit="file"):
+        try:
+            ref = load_audio(ref_path, sample_rate)
+            rate = ref.sample_rate
+            gen = load_audio(gen_path, rate)
+        except AudioReadError as err:
+            problems.append({"file": err.path, "reason": err.reason})
+            continue
+        config = (feature_config or FeatureConfig()).replace(mel_mean=(), mel_std=())
+        if config.sample_rate != rate:
+            config = config.replace(sample_rate=rate, fmax=min(config.fmax or rate / 2, rate / 2))
+        row = {"utterance": stem, "seconds": len(ref.audio) / rate}
+        row.update(evaluate_pair(gen.audio, ref.audio, rate, MelSpectrogram(config)))
+        if teacher is not None:
+            from pwave.score import score_audio
+
+            row["teacher_bits"] = score_audio(teacher, gen.audio, rate)
+            row["teacher_bits_reference"] = score_audio(teacher, ref.audio, rate)
+        rows.append(row)
+    return rows, problems
+
+
+def run(args: argparse.Namespace) -> int:
+    from pwave.cli import UserError
+
+    for folder in (args.generated, args.reference):
+        if not folder.exists():
+            raise UserError(f"{folder} does not exist")
+    teacher = None
+    if args.teacher is not None:
+        from pwave.models.teacher import Teacher
+
+        teacher = Teacher.load(args.teacher)
+    rows, problems = evaluate_folders(args.generated, args.reference, args.sample_rate, teacher)
+    for p in problems:
+        print(f"skipped {p['file']}: {p['reason']}")
+    if not rows:
+        raise UserError("no generated/reference pair could be scored (files are paired by name)")
+    keys = tuple(k for k in rows[0] if k not in ("utterance",))
+    summary = summarize(rows, keys)
+    out = args.output or args.generated
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "metrics.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    (out / "summary.json").write_text(
+        json.dumps({"summary": summary, "skipped": problems}, indent=2)
+    )
+    print(format_summary(summary, len(rows)))
+    print(f"wrote {out / 'metrics.csv'} and {out / 'summary.json'}")
+    return 0
+
+
+def format_summary(summary: dict[str, dict[str, float]], n: int) -> str:
+    lines = [f"evaluation over {n} utterance(s)", f"{'metric':<24}{'mean':>10}{'std':>10}"]
+    for key, s in summary.items():
+        mean = "nan" if math.isnan(s["mean"]) else f"{s['mean']:.3f}"
+        std = "nan" if math.isnan(s["std"]) else f"{s['std']:.3f}"
+        lines.append(f"{key:<24}{mean:>10}{std:>10}")
+    return "\n".join(lines)
