@@ -1,0 +1,464 @@
+r"""The WaveNet student: an inverse autoregressive flow (IAF) over time, conditioned on mel.
+
+``K`` affine flows map base noise :math:`z = x^{(0)}` to audio :math:`x = x^{(K)}`; flow
+:math:`k` has its own causal :class:`~pwave.models.wavenet.WaveNet` that reads the flow's
+**input** delayed by one step (:func:`~pwave.models.wavenet.shift_right`):
+
+.. math::  x^{(k)}_t = x^{(k-1)}_t\, e^{s_{k,t}} + \mu_{k,t}, \qquad
+           (\mu_{k,t}, s_{k,t}) = \mathrm{WaveNet}_k\big(x^{(k-1)}_{<t},\, c\big).
+
+So :math:`x_t` depends on :math:`z_{\le t}` only, and a whole utterance is generated in
+**one parallel pass** per flow. All flows share one mel upsampler (:math:`c`).
+
+Composed per-step distribution. Given :math:`z_{<t}`, every :math:`(\mu_{k,t}, s_{k,t})`
+is fixed and the composition is affine in :math:`z_t`:
+
+.. math::  x_t = z_t\, e^{S_{t}} + M_{t}, \qquad M^{(0)} = 0,\;
+           M^{(k)}_t = M^{(k-1)}_t e^{s_{k,t}} + \mu_{k,t}, \qquad S_t = \sum_k s_{k,t},
+
+so :math:`q(x_t\mid z_{<t})` is the location-scale member :math:`(M_t, S_t)` of the base
+family (Gaussian or logistic), which is what :meth:`Student.conditionals` returns and what
+the distillation losses compare with the teacher's conditionals. The density of a sample
+comes from the cached noise, with no inversion:
+
+.. math::  \log q(x) = \sum_t \log p_0(z_t) - \sum_t S_t .
+
+Scoring outside audio (:meth:`Student.log_prob`) needs the inverse, which is sequential:
+:math:`x^{(k-1)}_t = (x^{(k)}_t - \mu_{k,t}) e^{-s_{k,t}}` for ``t = 0, 1, ...``.
+
+Initialisation. Each WaveNet's output head starts near zero except the log-scale bias,
+set (as in the teacher) so that the total log-scale starts at
+``init_log_scale = log(0.05)``: at step 0 the student emits :math:`x \approx 0.05\, z`,
+noise on the scale of speech, so the teacher's density of the first samples is finite
+and informative. Every flow's log-scale is soft-clamped to
+``(log_scale_min, log_scale_max)`` with :func:`~pwave.models.teacher.bounded_log_scale`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from pwave.audio.config import FeatureConfig
+from pwave.flows.distributions import affine_forward, make_base
+from pwave.models.incremental import IncrementalWaveNet
+from pwave.models.teacher import bounded_log_scale, unbounded_log_scale
+from pwave.models.upsampler import MelUpsampler, check_upsample_factors
+from pwave.models.wavenet import WaveNet, shift_right
+
+CHECKPOINT_FORMAT = "pwave.student"
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class StudentConfig:
+    """All hyper-parameters of a :class:`Student` (plus the feature config it expects).
+
+    Attributes:
+        features: the mel front end (must match the teacher's).
+        mel_context_frames: extra mel frames on each side of the input (must match the
+            teacher's, since both read the same mel batches).
+        upsample_factors: upsampler stage factors; product must equal ``features.hop_length``.
+        cond_channels: channels of the upsampled conditioning (shared by all flows).
+        flow_layers: residual layers of each flow's WaveNet, flow applied first to the noise
+            first; Parallel WaveNet uses ``(10, 10, 10, 30)``.
+        flow_cycles: dilation cycles of each flow (``layers / cycles`` layers per cycle,
+            dilations ``1, 2, 4, ...``); same length as ``flow_layers``.
+        residual_channels, gate_channels, skip_channels, kernel_size: every flow's WaveNet.
+        base: ``"gaussian"`` or ``"logistic"`` base noise.
+        log_scale_min, log_scale_max: soft bounds of each flow's log-scale.
+        init_log_scale: total log-scale at initialisation (split equally across flows);
+            ``log(0.05)`` gives an initial output std of about 0.05 for unit Gaussian noise.
+        use_weight_norm: weight-normalise the WaveNet convolutions.
+    """
+
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    mel_context_frames: int = 0
+    upsample_factors: tuple[int, ...] = (16, 16)
+    cond_channels: int = 80
+    flow_layers: tuple[int, ...] = (10, 10, 10, 30)
+    flow_cycles: tuple[int, ...] = (1, 1, 1, 3)
+    residual_channels: int = 64
+    gate_channels: int = 128
+    skip_channels: int = 64
+    kernel_size: int = 3
+    base: str = "logistic"
+    log_scale_min: float = -9.0
+    log_scale_max: float = 2.0
+    init_log_scale: float = math.log(0.05)
+    use_weight_norm: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.features, dict):
+            self.features = FeatureConfig.from_dict(self.features)
+        self.upsample_factors = tuple(int(f) for f in self.upsample_factors)
+        self.flow_layers = tuple(int(n) for n in self.flow_layers)
+        self.flow_cycles = tuple(int(n) for n in self.flow_cycles)
+        check_upsample_factors(self.features.hop_length, self.upsample_factors)
+        if not self.flow_layers:
+            raise ValueError("flow_layers must name at least one flow")
+        if len(self.flow_cycles) != len(self.flow_layers):
+            raise ValueError(
+                f"flow_cycles {self.flow_cycles} must have one entry per flow in "
+                f"flow_layers {self.flow_layers}"
+            )
+        for n, c in zip(self.flow_layers, self.flow_cycles):
+            if n < 1 or c < 1 or n % c:
+                raise ValueError(f"flow with {n} layers cannot have {c} dilation cycles")
+        if not self.log_scale_min < self.log_scale_max:
+            raise ValueError(
+                f"log_scale_min={self.log_scale_min} must be < log_scale_max={self.log_scale_max}"
+            )
+        per_flow = self.init_log_scale / self.num_flows
+        if not self.log_scale_min < per_flow < self.log_scale_max:
+            raise ValueError(
+                f"init_log_scale / num_flows = {per_flow} must lie inside "
+                f"({self.log_scale_min}, {self.log_scale_max})"
+            )
+        make_base(self.base)  # validates the name
+
+    @property
+    def num_flows(self) -> int:
+        return len(self.flow_layers)
+
+    # --- (de)serialisation ------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (lists, str, numbers) -- safe for ``torch.load(weights_only=True)``/YAML."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["features"] = self.features.to_dict()
+        for key in ("upsample_factors", "flow_layers", "flow_cycles"):
+            d[key] = list(d[key])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StudentConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown student config fields: {sorted(unknown)}")
+        return cls(**d)
+
+    def replace(self, **changes: Any) -> StudentConfig:
+        return dataclasses.replace(self, **changes)
+
+    # --- presets ----------------------------------------------------------------------
+    @classmethod
+    def demo(cls) -> StudentConfig:
+        """Demo size, matching :meth:`TeacherConfig.demo` features (16 kHz, hop 256): 4 flows
+        of 6, 6, 6 and 10 layers with 32/64/32 channels, Gaussian base; CPU-trainable."""
+        return cls(
+            features=FeatureConfig(
+                sample_rate=16000,
+                n_fft=1024,
+                hop_length=256,
+                win_length=1024,
+                n_mels=80,
+                fmin=0.0,
+                fmax=8000.0,
+            ),
+            upsample_factors=(16, 16),
+            cond_channels=32,
+            flow_layers=(6, 6, 6, 10),
+            flow_cycles=(1, 1, 1, 1),
+            residual_channels=32,
+            gate_channels=64,
+            skip_channels=32,
+            kernel_size=3,
+            base="gaussian",
+        )
+
+    @classmethod
+    def paper(cls) -> StudentConfig:
+        """Parallel WaveNet student (van den Oord et al., 2018): 4 flows of 10, 10, 10 and 30
+        layers (dilations 1..512, the last flow in 3 cycles), 64 channels, logistic base;
+        features as :meth:`TeacherConfig.paper` (24 kHz, hop 300)."""
+        return cls(
+            features=FeatureConfig(
+                sample_rate=24000,
+                n_fft=2048,
+                hop_length=300,
+                win_length=1200,
+                n_mels=80,
+                fmin=0.0,
+                fmax=12000.0,
+            ),
+            upsample_factors=(5, 6, 10),
+            cond_channels=80,
+            flow_layers=(10, 10, 10, 30),
+            flow_cycles=(1, 1, 1, 3),
+            residual_channels=64,
+            gate_channels=128,
+            skip_channels=64,
+            kernel_size=3,
+            base="logistic",
+        )
+
+
+class StudentOutput(NamedTuple):
+    """Everything one parallel student pass produces (all ``[B, T]`` unless noted).
+
+    Attributes:
+        audio: the sample :math:`x = x^{(K)}`.
+        z: the base noise it came from.
+        mu: composed per-step location :math:`M_t`.
+        log_scale: composed per-step log-scale :math:`S_t`.
+        log_q: ``[B]`` :math:`\\log q(x)` in nats from the cached noise.
+        flow_log_scales: per-flow log-scales :math:`s_{k,t}`, flow applied first to the noise first.
+    """
+
+    audio: Tensor
+    z: Tensor
+    mu: Tensor
+    log_scale: Tensor
+    log_q: Tensor
+    flow_log_scales: list[Tensor]
+
+
+class Student(nn.Module):
+    """WaveNet IAF over time conditioned on mel; see the module docstring for the math.
+
+    Shapes: ``mel [B, n_mels, frames + 2 * mel_context_frames]``, noise and audio
+    ``[B, T]`` with ``T == frames * hop_length``; per-item densities ``[B]`` in nats.
+    """
+
+    def __init__(self, config: StudentConfig | None = None):
+        super().__init__()
+        self.config = config = StudentConfig() if config is None else config
+        feats = config.features
+        self.upsampler = MelUpsampler(
+            n_mels=feats.n_mels,
+            hop_length=feats.hop_length,
+            upsample_factors=config.upsample_factors,
+            cond_channels=config.cond_channels,
+            context_frames=config.mel_context_frames,
+        )
+        self.wavenets = nn.ModuleList(
+            WaveNet(
+                in_channels=1,
+                out_channels=2,
+                residual_channels=config.residual_channels,
+                gate_channels=config.gate_channels,
+                skip_channels=config.skip_channels,
+                kernel_size=config.kernel_size,
+                layers=layers,
+                cycles=cycles,
+                cond_channels=config.cond_channels,
+                use_weight_norm=config.use_weight_norm,
+            )
+            for layers, cycles in zip(config.flow_layers, config.flow_cycles)
+        )
+        raw = unbounded_log_scale(
+            config.init_log_scale / config.num_flows, config.log_scale_min, config.log_scale_max
+        )
+        with torch.no_grad():
+            for net in self.wavenets:
+                net.head_out.bias[1] = raw
+        self.base = make_base(config.base)
+
+    # --- construction / checkpoints ------------------------------------------------------
+    @classmethod
+    def from_config_dict(cls, d: dict[str, Any]) -> Student:
+        return cls(StudentConfig.from_dict(d))
+
+    @property
+    def features(self) -> FeatureConfig:
+        return self.config.features
+
+    @property
+    def num_flows(self) -> int:
+        return len(self.wavenets)
+
+    @property
+    def receptive_field(self) -> int:
+        """Noise steps each output sample depends on: ``x_t`` reads ``z[t - rf + 1 : t + 1]``."""
+        return 1 + sum(net.receptive_field for net in self.wavenets)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write ``{format, version, config, feature_config, state_dict}`` (plain types only)."""
+        torch.save(
+            {
+                "format": CHECKPOINT_FORMAT,
+                "version": CHECKPOINT_VERSION,
+                "config": self.config.to_dict(),
+                "feature_config": self.features.to_dict(),
+                "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
+            },
+            path,
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Student:
+        """Rebuild a student saved by :meth:`save` (in eval mode)."""
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"{path} is not a pwave student checkpoint")
+        model = cls.from_config_dict(ckpt["config"])
+        model.load_state_dict(ckpt["state_dict"])
+        return model.eval()
+
+    # --- building blocks ---------------------------------------------------------------
+    def condition(self, mel: Tensor) -> Tensor:
+        """Upsample mel ``[B, n_mels, frames + 2 ctx]`` to ``[B, C_cond, frames * hop]``."""
+        return self.upsampler(mel)
+
+    def num_samples(self, mel: Tensor) -> int:
+        """Audio length ``T`` that ``mel`` describes."""
+        return self.upsampler.num_samples(mel.shape[-1])
+
+    def split_params(self, out: Tensor) -> tuple[Tensor, Tensor]:
+        """WaveNet output ``[B, 2, ...]`` -> ``(mu, log_scale)`` each ``[B, ...]`` (bounded)."""
+        c = self.config
+        return out[:, 0], bounded_log_scale(out[:, 1], c.log_scale_min, c.log_scale_max)
+
+    def flow_params(self, k: int, y: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
+        """``(mu, log_scale)`` ``[B, T]`` of flow ``k`` given its **input** ``y [B, T]``
+        (parallel; column ``t`` depends on ``y[:, :t]`` only)."""
+        return self.split_params(self.wavenets[k](shift_right(y).unsqueeze(1), cond))
+
+    def noise(
+        self,
+        mel: Tensor,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Base noise ``[B, T]`` for ``mel`` (on the student's device and dtype)."""
+        return self.base.sample(
+            mel.shape[0], (self.num_samples(mel),), generator=generator, temperature=temperature
+        )
+
+    def _check_noise(self, z: Tensor, cond: Tensor) -> None:
+        B, T = cond.shape[0], cond.shape[-1]
+        if tuple(z.shape) != (B, T):
+            raise ValueError(f"z must be [{B}, {T}] for this mel, got {tuple(z.shape)}")
+
+    # --- public API ----------------------------------------------------------------------
+    def forward(self, mel: Tensor, z: Tensor) -> StudentOutput:
+        """One parallel pass ``z -> x`` with the composed per-step parameters and ``log q(x)``.
+
+        Differentiable in the parameters and in ``z`` (reparameterised samples).
+        """
+        cond = self.condition(mel)
+        self._check_noise(z, cond)
+        y = z
+        mu_tot, ls_tot = torch.zeros_like(z), torch.zeros_like(z)
+        flow_log_scales = []
+        for k in range(self.num_flows):
+            mu, log_scale = self.flow_params(k, y, cond)
+            y, _ = affine_forward(y, mu, log_scale)
+            mu_tot = mu_tot * torch.exp(log_scale) + mu
+            ls_tot = ls_tot + log_scale
+            flow_log_scales.append(log_scale)
+        log_q = self.base.log_prob(z) - ls_tot.sum(dim=-1)
+        return StudentOutput(y, z, mu_tot, ls_tot, log_q, flow_log_scales)
+
+    def sample(
+        self,
+        mel: Tensor,
+        z: Tensor | None = None,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Generate audio ``[B, frames * hop]`` in one parallel pass (no gradients).
+
+        ``z`` (``[B, T]``) is used as given; otherwise it is drawn from the base and scaled
+        by ``temperature``. The output is not clipped to [-1, 1].
+        """
+        with torch.no_grad():
+            if z is None:
+                z = self.noise(mel, temperature, generator)
+            return self(mel, z).audio
+
+    def sample_and_log_prob(
+        self,
+        mel: Tensor,
+        z: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Reparameterised sample ``[B, T]`` and its ``log q [B]`` (nats) from the cached noise."""
+        out = self(mel, self.noise(mel, generator=generator) if z is None else z)
+        return out.audio, out.log_q
+
+    def conditionals(self, mel: Tensor, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(audio, mu, log_scale)``, each ``[B, T]``: the sample for noise ``z`` and the
+        composed per-step distribution ``q(x_t | z_<t)`` = base member ``(mu_t, log_scale_t)``."""
+        out = self(mel, z)
+        return out.audio, out.mu, out.log_scale
+
+    @torch.no_grad()
+    def inverse(self, audio: Tensor, mel: Tensor, method: str = "cached") -> tuple[Tensor, Tensor]:
+        """Normalizing direction ``x -> z`` by sequential inversion (no gradients).
+
+        For ``t = 0, 1, ...`` and flows ``K, ..., 1``:
+        ``x^{(k-1)}_t = (x^{(k)}_t - mu_{k,t}) exp(-s_{k,t})`` with ``mu, s`` from the
+        already-recovered ``x^{(k-1)}_{<t}``.
+
+        Args:
+            audio: ``[B, T]``.
+            mel: ``[B, n_mels, frames + 2 ctx]``.
+            method: ``"cached"`` (incremental WaveNets, O(layers) per step) or ``"naive"``
+                (rerun each WaveNet on its receptive field every step; the reference).
+
+        Returns:
+            ``(z [B, T], log|det dz/dx| [B])``.
+        """
+        cond = self.condition(mel)
+        if audio.dim() != 2 or audio.shape[-1] != cond.shape[-1]:
+            raise ValueError(
+                f"audio must be [B, {cond.shape[-1]}] for this mel, got {tuple(audio.shape)}"
+            )
+        if method == "cached":
+            return self._inverse_cached(audio, cond)
+        if method == "naive":
+            return self._inverse_naive(audio, cond)
+        raise ValueError(f"unknown inversion method {method!r}; use 'cached' or 'naive'")
+
+    def _inverse_cached(self, audio: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
+        B, T = audio.shape
+        nets = [IncrementalWaveNet(net, B, audio.device, audio.dtype) for net in self.wavenets]
+        projs = [net.project_conditioning(cond, T) for net in nets]
+        # prev[k]: the input of flow k at the previous step (what its conditioner reads now).
+        prev = audio.new_zeros(self.num_flows, B, 1)
+        z = torch.empty_like(audio)
+        logdet = audio.new_zeros(B)
+        for t in range(T):
+            u = audio[:, t]
+            for k in reversed(range(self.num_flows)):
+                mu, log_scale = self.split_params(nets[k].step(prev[k], projs[k][t]))
+                u = (u - mu) * torch.exp(-log_scale)
+                logdet -= log_scale
+                prev[k, :, 0] = u
+            z[:, t] = u
+        return z, logdet
+
+    def _inverse_naive(self, audio: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
+        B, T = audio.shape
+        # ys[k]: input of flow k (ys[0] = z), recovered so far; ys[K] = audio.
+        ys = [audio.new_zeros(B, T) for _ in range(self.num_flows)] + [audio]
+        logdet = audio.new_zeros(B)
+        for t in range(T):
+            for k in reversed(range(self.num_flows)):
+                net = self.wavenets[k]
+                lo = max(0, t + 1 - net.receptive_field)
+                inp = F.pad(ys[k][:, max(0, lo - 1) : t], (1 if lo == 0 else 0, 0))
+                mu, log_scale = self.split_params(
+                    net(inp.unsqueeze(1), cond[..., lo : t + 1])[..., -1]
+                )
+                ys[k][:, t] = (ys[k + 1][:, t] - mu) * torch.exp(-log_scale)
+                logdet -= log_scale
+        return ys[0], logdet
+
+    def log_prob(self, audio: Tensor, mel: Tensor, method: str = "cached") -> Tensor:
+        """``log q(audio | mel)`` in nats per utterance, ``[B]``, by sequential inversion.
+
+        ``O(T)`` sequential steps and no gradients: for verification and for scoring audio
+        the student did not generate. For its own samples use :meth:`sample_and_log_prob`.
+        """
+        z, logabsdet = self.inverse(audio, mel, method)
+        return self.base.log_prob(z) + logabsdet

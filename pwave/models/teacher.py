@@ -1,0 +1,404 @@
+r"""The WaveNet teacher: a masked autoregressive flow (MAF) over time, conditioned on mel.
+
+One flow step maps noise to audio sample by sample,
+
+.. math::  x_t = z_t\, e^{s_t(x_{<t},\, c)} + \mu_t(x_{<t},\, c),
+
+with :math:`(\mu_t, s_t)` produced by a causal :class:`~pwave.models.wavenet.WaveNet` fed the
+audio shifted right by one step, and :math:`c` the upsampled mel
+(:class:`~pwave.models.upsampler.MelUpsampler`). The normalizing direction
+:math:`z_t = (x_t - \mu_t) e^{-s_t}` is a single parallel pass, so the density
+
+.. math::  \log p(x \mid c) = \sum_t \log p_0(z_t) - \sum_t s_t
+
+is cheap to train on; sampling is sequential (:mod:`pwave.models.incremental`).
+
+With ``num_flows = K > 1`` the flows are stacked: flow ``k`` (``k = 0`` applied first to the
+noise) has its own WaveNet conditioned on its own output delayed by one step; all share the
+upsampler. The composition is still affine in :math:`z_t` given :math:`x_{<t}`:
+:math:`x_t = z_t e^{\sum_k s_{k,t}} + M_{K,t}` with :math:`M_{0,t} = 0`,
+:math:`M_{k,t} = M_{k-1,t} e^{s_{k,t}} + \mu_{k,t}`, which is what :meth:`Teacher.conditionals`
+returns -- exact per-step distributions for any ``K``.
+
+The log-scale is soft-clamped to ``(log_scale_min, log_scale_max)`` with
+:func:`~pwave.flows.base.soft_clamp` centred in that interval (identity-like near the centre).
+The affine step and base densities come from :mod:`pwave.flows.distributions`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from pwave.audio.config import FeatureConfig
+from pwave.flows.base import soft_clamp
+from pwave.flows.distributions import affine_inverse, make_base
+from pwave.models.incremental import sample_cached, sample_naive
+from pwave.models.upsampler import MelUpsampler, check_upsample_factors
+from pwave.models.wavenet import WaveNet, shift_right
+
+CHECKPOINT_FORMAT = "pwave.teacher"
+CHECKPOINT_VERSION = 1
+#: Width of one 16-bit quantisation bin for audio in [-1, 1].
+BIN_WIDTH_16BIT = 2.0 / 65536.0
+
+
+@dataclass
+class TeacherConfig:
+    """All hyper-parameters of a :class:`Teacher` (plus the feature config it expects).
+
+    Attributes:
+        features: the mel front end the teacher is conditioned on.
+        mel_context_frames: extra mel frames on each side of the input (consumed by the
+            upsampler's context convolution).
+        upsample_factors: upsampler stage factors; product must equal ``features.hop_length``.
+        cond_channels: channels of the upsampled conditioning.
+        residual_channels, gate_channels, skip_channels, kernel_size, layers, cycles: the
+            WaveNet of each flow (see :class:`~pwave.models.wavenet.WaveNet`).
+        num_flows: stacked affine autoregressive flows.
+        base: ``"gaussian"`` or ``"logistic"`` base noise.
+        log_scale_min, log_scale_max: soft bounds of each flow's log-scale (``-11`` is about
+            ``log(2 / 65536)``, one 16-bit bin).
+        init_log_scale: the total log-scale at initialisation (split equally across flows).
+        dequantize: add uniform noise of one 16-bit bin to the audio in training.
+        use_weight_norm: weight-normalise the WaveNet convolutions.
+    """
+
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    mel_context_frames: int = 0
+    upsample_factors: tuple[int, ...] = (16, 16)
+    cond_channels: int = 80
+    residual_channels: int = 64
+    gate_channels: int = 128
+    skip_channels: int = 64
+    kernel_size: int = 3
+    layers: int = 10
+    cycles: int = 1
+    num_flows: int = 1
+    base: str = "gaussian"
+    log_scale_min: float = -9.0
+    log_scale_max: float = 2.0
+    init_log_scale: float = -2.0
+    dequantize: bool = True
+    use_weight_norm: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.features, dict):
+            self.features = FeatureConfig.from_dict(self.features)
+        self.upsample_factors = tuple(int(f) for f in self.upsample_factors)
+        check_upsample_factors(self.features.hop_length, self.upsample_factors)
+        if self.num_flows < 1:
+            raise ValueError(f"num_flows must be >= 1, got {self.num_flows}")
+        if not self.log_scale_min < self.log_scale_max:
+            raise ValueError(
+                f"log_scale_min={self.log_scale_min} must be < log_scale_max={self.log_scale_max}"
+            )
+        per_flow = self.init_log_scale / self.num_flows
+        if not self.log_scale_min < per_flow < self.log_scale_max:
+            raise ValueError(
+                f"init_log_scale / num_flows = {per_flow} must lie inside "
+                f"({self.log_scale_min}, {self.log_scale_max})"
+            )
+        make_base(self.base)  # validates the name
+
+    # --- (de)serialisation ------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (lists, str, numbers) -- safe for ``torch.load(weights_only=True)``/YAML."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["features"] = self.features.to_dict()
+        d["upsample_factors"] = list(self.upsample_factors)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TeacherConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown teacher config fields: {sorted(unknown)}")
+        d = dict(d)
+        if isinstance(d.get("features"), dict):
+            d["features"] = FeatureConfig.from_dict(d["features"])
+        return cls(**d)
+
+    def replace(self, **changes: Any) -> TeacherConfig:
+        return dataclasses.replace(self, **changes)
+
+    # --- presets ----------------------------------------------------------------------
+    @classmethod
+    def demo(cls) -> TeacherConfig:
+        """Demo size: 16 kHz, hop 256, 10 layers of kernel 3 (dilations 1..512, receptive field
+        2047 samples), 32/64/32 channels; trains on a CPU in minutes."""
+        return cls(
+            features=FeatureConfig(
+                sample_rate=16000,
+                n_fft=1024,
+                hop_length=256,
+                win_length=1024,
+                n_mels=80,
+                fmin=0.0,
+                fmax=8000.0,
+            ),
+            upsample_factors=(16, 16),
+            cond_channels=32,
+            residual_channels=32,
+            gate_channels=64,
+            skip_channels=32,
+            kernel_size=3,
+            layers=10,
+            cycles=1,
+            num_flows=1,
+            base="gaussian",
+        )
+
+    @classmethod
+    def paper(cls) -> TeacherConfig:
+        """Paper size (Parallel WaveNet teacher scale): 24 kHz, hop 300, 30 layers in 3 cycles
+        of dilations 1..512, kernel 3 (receptive field 6139 samples), logistic base."""
+        return cls(
+            features=FeatureConfig(
+                sample_rate=24000,
+                n_fft=2048,
+                hop_length=300,
+                win_length=1200,
+                n_mels=80,
+                fmin=0.0,
+                fmax=12000.0,
+            ),
+            upsample_factors=(5, 6, 10),
+            cond_channels=80,
+            residual_channels=64,
+            gate_channels=128,
+            skip_channels=128,
+            kernel_size=3,
+            layers=30,
+            cycles=3,
+            num_flows=1,
+            base="logistic",
+        )
+
+
+def bounded_log_scale(raw: Tensor, low: float, high: float) -> Tensor:
+    """Soft-clamp ``raw`` into ``(low, high)``: ``soft_clamp(raw - c, (high - low) / 2) + c``
+    with ``c`` the centre; slope 1 at the centre."""
+    centre = 0.5 * (low + high)
+    return soft_clamp(raw - centre, 0.5 * (high - low)) + centre
+
+
+def unbounded_log_scale(value: float, low: float, high: float) -> float:
+    """Inverse of :func:`bounded_log_scale` for a number strictly inside ``(low, high)``
+    (used to set the raw log-scale bias that gives a chosen initial log-scale)."""
+    centre, half = 0.5 * (low + high), 0.5 * (high - low)
+    return centre + half * math.atanh((value - centre) / half)
+
+
+
+
+class Teacher(nn.Module):
+    """WaveNet MAF over time conditioned on mel; see the module docstring for the math.
+
+    Shapes: ``audio [B, T]``, ``mel [B, n_mels, frames + 2 * mel_context_frames]`` with
+    ``T == frames * hop_length``; per-item results ``[B]`` are in nats.
+    """
+
+    def __init__(self, config: TeacherConfig | None = None):
+        super().__init__()
+        self.config = config = TeacherConfig() if config is None else config
+        feats = config.features
+        self.upsampler = MelUpsampler(
+            n_mels=feats.n_mels,
+            hop_length=feats.hop_length,
+            upsample_factors=config.upsample_factors,
+            cond_channels=config.cond_channels,
+            context_frames=config.mel_context_frames,
+        )
+        self.wavenets = nn.ModuleList(
+            WaveNet(
+                in_channels=1,
+                out_channels=2,
+                residual_channels=config.residual_channels,
+                gate_channels=config.gate_channels,
+                skip_channels=config.skip_channels,
+                kernel_size=config.kernel_size,
+                layers=config.layers,
+                cycles=config.cycles,
+                cond_channels=config.cond_channels,
+                use_weight_norm=config.use_weight_norm,
+            )
+            for _ in range(config.num_flows)
+        )
+        raw = unbounded_log_scale(
+            config.init_log_scale / config.num_flows, config.log_scale_min, config.log_scale_max
+        )
+        with torch.no_grad():
+            for net in self.wavenets:
+                net.head_out.bias[1] = raw
+        self.base = make_base(config.base)
+
+    # --- construction / checkpoints ------------------------------------------------------
+    @classmethod
+    def from_config_dict(cls, d: dict[str, Any]) -> Teacher:
+        return cls(TeacherConfig.from_dict(d))
+
+    @property
+    def features(self) -> FeatureConfig:
+        return self.config.features
+
+    @property
+    def receptive_field(self) -> int:
+        """Past samples each ``(mu_t, log_scale_t)`` of one flow sees (``x[t - rf : t]``)."""
+        return self.wavenets[0].receptive_field
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write ``{format, version, config, feature_config, state_dict}`` (plain types only)."""
+        torch.save(
+            {
+                "format": CHECKPOINT_FORMAT,
+                "version": CHECKPOINT_VERSION,
+                "config": self.config.to_dict(),
+                "feature_config": self.features.to_dict(),
+                "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
+            },
+            path,
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Teacher:
+        """Rebuild a teacher saved by :meth:`save` (in eval mode)."""
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"{path} is not a pwave teacher checkpoint")
+        model = cls.from_config_dict(ckpt["config"])
+        state = ckpt["state_dict"]
+        floats = [v.dtype for v in state.values() if v.is_floating_point()]
+        if floats:  # keep the saved precision (e.g. a float64 teacher stays float64)
+            model.to(floats[0])
+        model.load_state_dict(state)
+        return model.eval()
+
+    # --- building blocks ---------------------------------------------------------------
+    def condition(self, mel: Tensor) -> Tensor:
+        """Upsample mel ``[B, n_mels, frames + 2 ctx]`` to ``[B, C_cond, frames * hop]``."""
+        return self.upsampler(mel)
+
+    def split_params(self, out: Tensor) -> tuple[Tensor, Tensor]:
+        """WaveNet output ``[B, 2, ...]`` -> ``(mu, log_scale)`` each ``[B, ...]`` (bounded)."""
+        c = self.config
+        return out[:, 0], bounded_log_scale(out[:, 1], c.log_scale_min, c.log_scale_max)
+
+    def flow_params(self, k: int, y: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
+        """``(mu, log_scale)`` ``[B, T]`` of flow ``k`` given its output ``y [B, T]`` (parallel;
+        column ``t`` depends on ``y[:, :t]`` only)."""
+        out = self.wavenets[k](shift_right(y).unsqueeze(1), cond)
+        return self.split_params(out)
+
+    def _check_lengths(self, audio: Tensor, cond: Tensor) -> None:
+        if audio.dim() != 2:
+            raise ValueError(f"audio must be [B, T], got {tuple(audio.shape)}")
+        if audio.shape[-1] != cond.shape[-1]:
+            ctx = self.config.mel_context_frames
+            raise ValueError(
+                f"audio has {audio.shape[-1]} samples but the mel gives {cond.shape[-1]} "
+                f"(= {cond.shape[-1] // self.features.hop_length} frames x hop "
+                f"{self.features.hop_length}, after {ctx} context frames each side)"
+            )
+
+    def _inverse_all(self, audio: Tensor, cond: Tensor) -> tuple[Tensor, list, list]:
+        """Normalizing pass; returns ``z`` and per-flow ``mu``/``log_scale`` (flow 0 first)."""
+        mus, log_scales = [None] * len(self.wavenets), [None] * len(self.wavenets)
+        y = audio
+        for k in reversed(range(len(self.wavenets))):
+            mus[k], log_scales[k] = self.flow_params(k, y, cond)
+            y, _ = affine_inverse(y, mus[k], log_scales[k])
+        return y, mus, log_scales
+
+    # --- public API ----------------------------------------------------------------------
+    def inverse(self, audio: Tensor, mel: Tensor) -> tuple[Tensor, Tensor]:
+        """Normalizing direction ``x -> z`` in one parallel pass.
+
+        Returns ``(z [B, T], log|det dz/dx| [B])``.
+        """
+        cond = self.condition(mel)
+        self._check_lengths(audio, cond)
+        z, _, log_scales = self._inverse_all(audio, cond)
+        return z, -sum(ls.sum(dim=-1) for ls in log_scales)
+
+    def conditionals(self, audio: Tensor, mel: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-step location and log-scale of ``p(x_t | x_<t, mel)``, each ``[B, T]``.
+
+        Exact for any ``num_flows`` (composed affine maps, see the module docstring): under
+        the base density ``p0``, ``x_t = mu_t + exp(log_scale_t) * z_t``.
+        """
+        cond = self.condition(mel)
+        self._check_lengths(audio, cond)
+        _, mus, log_scales = self._inverse_all(audio, cond)
+        mu, log_scale = torch.zeros_like(audio), torch.zeros_like(audio)
+        for m, s in zip(mus, log_scales):
+            mu, log_scale = mu * torch.exp(s) + m, log_scale + s
+        return mu, log_scale
+
+    def log_prob(
+        self,
+        audio: Tensor,
+        mel: Tensor,
+        dequantize: bool | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """``log p(audio | mel)`` in nats per utterance, ``[B]``, one parallel pass.
+
+        ``dequantize`` (default: ``self.training and config.dequantize``) adds uniform noise
+        of one 16-bit bin, ``U(-1/2, 1/2) * 2/65536``, to the audio first.
+        """
+        if dequantize is None:
+            dequantize = self.training and self.config.dequantize
+        if dequantize:
+            noise = torch.rand(
+                audio.shape, generator=generator, device=audio.device, dtype=audio.dtype
+            )
+            audio = audio + (noise - 0.5) * BIN_WIDTH_16BIT
+        z, logabsdet = self.inverse(audio, mel)
+        return self.base.log_prob(z) + logabsdet
+
+    def forward(self, audio: Tensor, mel: Tensor) -> Tensor:
+        """Same as :meth:`log_prob` (so wrappers that call the module get the density)."""
+        return self.log_prob(audio, mel)
+
+    def sample(
+        self,
+        mel: Tensor,
+        z: Tensor | None = None,
+        temperature: float = 1.0,
+        method: str = "cached",
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Generate audio ``[B, frames * hop]`` sequentially (no gradients).
+
+        Args:
+            mel: ``[B, n_mels, frames + 2 * ctx]``.
+            z: base noise ``[B, T]``; drawn from the base (times ``temperature``) when
+                ``None``. A given ``z`` is used as is, so ``sample(mel, inverse(x, mel)[0])``
+                reproduces ``x``.
+            temperature: scale of the drawn noise.
+            method: ``"cached"`` (Fast WaveNet queues, O(layers) per sample) or ``"naive"``
+                (recompute the receptive field each step; the reference).
+            generator: for the drawn noise.
+
+        The output is not clipped to [-1, 1].
+        """
+        with torch.no_grad():
+            cond = self.condition(mel)
+            B, T = cond.shape[0], cond.shape[-1]
+            if z is None:
+                z = self.base.sample(B, (T,), generator=generator, temperature=temperature)
+            elif tuple(z.shape) != (B, T):
+                raise ValueError(f"z must be [{B}, {T}] for this mel, got {tuple(z.shape)}")
+            if method == "cached":
+                return sample_cached(self, cond, z)
+            if method == "naive":
+                return sample_naive(self, cond, z)
+            raise ValueError(f"unknown sampling method {method!r}; use 'cached' or 'naive'")
