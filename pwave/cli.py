@@ -16,6 +16,12 @@ from collections.abc import Sequence
 # (command, module, one-line help). Nested commands use "parent child".
 COMMANDS: list[tuple[str, str, str]] = [
     ("prepare", "pwave.data.prepare", "prepare a corpus: resample, mel features, splits, report"),
+    (
+        "train teacher",
+        "pwave.train.teacher",
+        "stage one: train the WaveNet MAF teacher (max likelihood)",
+    ),
+    ("train student", "pwave.train.student", "stage two: distil the IAF student from a teacher"),
     ("evaluate", "pwave.evaluate", "objective metrics of generated vs reference audio"),
 ]
 

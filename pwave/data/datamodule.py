@@ -109,8 +109,8 @@ class SegmentDataset(Dataset):
         mel = self.mels(self.dataset.load_mel(utt, mmap=True))
         a, m = crop(audio, mel, start, self.spec, self.mels.silence)
         return {
-            "audio": torch.from_numpy(a),
-            "mel": torch.from_numpy(m),
+            "audio": torch.from_numpy(np.array(a, dtype=np.float32)),
+            "mel": torch.from_numpy(np.array(m, dtype=np.float32)),
             "id": utt.id,
             "start_frame": start,
         }

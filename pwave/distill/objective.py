@@ -81,7 +81,7 @@ def distillation_loss(
     teacher: Teacher,
     mel: Tensor,
     audio: Tensor | None = None,
-    variant: str = "mc_kl_analytic_entropy",
+    variant: str = "mc_kl",
     *,
     kl_weight: float = 1.0,
     power_weight: float = 0.0,

@@ -296,14 +296,16 @@ class WaveNet(nn.Module):
 
         h = pointwise(x, w.input_weight, w.input_bias)
         skips = None
-        G = self.gate_channels
+        # One split up front: slicing per layer would make autograd allocate a full-size
+        # zero gradient of cond_all for every layer in the backward pass.
+        conds = cond_all.split(self.gate_channels, dim=1) if cond_all is not None else None
         for i, layer in enumerate(w.layers):
             pad = (self.kernel_size - 1) * layer.dilation
             pre = F.conv1d(
                 F.pad(h, (pad, 0)), layer.conv_weight, layer.conv_bias, dilation=layer.dilation
             )
-            if cond_all is not None:
-                pre = pre + cond_all[:, i * G : (i + 1) * G]
+            if conds is not None:
+                pre = pre + conds[i]
             h, skip = gated_residual_skip(
                 pre, h, layer, self.residual_channels, last=i == self.layers - 1
             )

@@ -1,0 +1,374 @@
+r"""Stage 1: train the WaveNet MAF teacher by maximum likelihood.
+
+``pwave train teacher --config configs/teacher/demo.yaml [--model.lr 1e-3 ...]`` (or
+``python -m pwave.train.teacher ...``) runs a LightningCLI over :class:`TeacherModule` and the
+vocoder data module. The loss is the negative log-likelihood in nats per audio sample,
+
+.. math:: \mathcal L = -\frac{1}{B\,T} \sum_b \log p(x_b \mid c_b),
+
+on dequantised audio (uniform noise of one 16-bit bin). Validation scores the EMA weights on
+the dev set in bits per 16-bit sample (:func:`~pwave.train.common.bits_per_sample`), next to
+the order-32 linear-prediction baseline fitted on the training audio
+(:mod:`pwave.train.baseline`), and logs a short generated clip with mel images.
+
+Outputs under the run folder (``trainer.default_root_dir``): ``config.yaml`` (the merged
+config), TensorBoard events, ``checkpoints/*.ckpt`` and ``teacher.pt`` -- the EMA teacher
+written by :meth:`Teacher.save`, loadable with ``Teacher.load(path)`` alone.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from pwave.audio.config import FeatureConfig, FeatureMismatchError
+from pwave.models.teacher import Teacher, TeacherConfig
+from pwave.train.common import (
+    BIN_WIDTH_16BIT,
+    DecayKind,
+    FlowTrainingModule,
+    audio_and_mel,
+    bits_per_sample,
+)
+
+#: Key under which Lightning checkpoints carry the plain-dict model and feature configs.
+CHECKPOINT_KEY = "pwave"
+
+
+def without_stats(features: FeatureConfig) -> FeatureConfig:
+    """``features`` with the normalisation statistics removed (the front-end settings only)."""
+    return features.replace(mel_mean=(), mel_std=())
+
+
+def resolve_features(
+    config: TeacherConfig | Any, feature_config: FeatureConfig | dict | None, what: str
+):
+    """Return ``config`` with the data's feature config (statistics included) put in.
+
+    The config's own ``features`` say which front end the model expects; they must equal the
+    data's except for the statistics, else :class:`FeatureMismatchError` names the field.
+    """
+    if feature_config is None:
+        return config
+    if isinstance(feature_config, dict):
+        feature_config = FeatureConfig.from_dict(feature_config)
+    without_stats(config.features).check_matches(
+        without_stats(feature_config), what=f"{what} config", against="prepared data"
+    )
+    return config.replace(features=feature_config)
+
+
+class TeacherModule(FlowTrainingModule):
+    """Maximum-likelihood training of a :class:`~pwave.models.teacher.Teacher`.
+
+    Batches are ``(audio [B, T], mel [B, n_mels, frames + 2 * mel_context_frames])``.
+
+    Logged (TensorBoard, group ``teacher/``): ``train_nll`` (nats per sample),
+    ``train_bits_per_sample``, ``dev_bits_per_sample`` and ``dev_nll`` (EMA weights),
+    ``lpc_dev_bits_per_sample`` (the baseline on the same dev batches), ``grad_norm``,
+    ``lr``, ``nonfinite_steps``; at validation, audio ``teacher/sample/{real,generated}``
+    and the figure ``teacher/sample/mel``.
+
+    Args:
+        teacher: the model's hyper-parameters (:class:`TeacherConfig`; a plain dict is
+            accepted too). Its ``features`` name the expected front end; the data's feature
+            config (with the training-set statistics) replaces them, after a check that they
+            agree field by field.
+        feature_config: the data's feature config (filled in by the command line from the
+            data module); ``None`` keeps ``teacher.features``.
+        lr: peak Adam learning rate.
+        betas: Adam betas.
+        weight_decay: Adam (L2) weight decay.
+        warmup_steps: optimizer steps of linear warm-up.
+        lr_decay: ``"none"``, ``"exponential"`` or ``"cosine"`` after the warm-up.
+        lr_decay_steps: exponential: steps per factor ``lr_decay_rate``; cosine: length of
+            the decay; ``None``: the rest of the run.
+        lr_decay_rate: exponential decay factor per ``lr_decay_steps``.
+        lr_min_ratio: floor of the learning rate, as a fraction of ``lr``.
+        ema_decay: decay of the weight average used for validation and export.
+        max_nonfinite_in_a_row: skipped (non-finite) steps tolerated in a row before
+            training stops with an error.
+        sample_seconds: length of the clip generated at each validation (sequential, cached
+            sampler); 0 turns generation off.
+        sample_temperature: scale of the base noise of that clip.
+        lpc_order: order of the linear-prediction baseline; 0 turns it off.
+        export_name: file name of the exported EMA teacher in the run folder.
+    """
+
+    stage = "teacher"
+
+    def __init__(
+        self,
+        teacher: TeacherConfig = TeacherConfig.demo(),  # noqa: B008 (a value, never mutated)
+        feature_config: dict | None = None,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        weight_decay: float = 0.0,
+        warmup_steps: int = 200,
+        lr_decay: DecayKind = "exponential",
+        lr_decay_steps: int | None = 200_000,
+        lr_decay_rate: float = 0.5,
+        lr_min_ratio: float = 0.0,
+        ema_decay: float = 0.999,
+        max_nonfinite_in_a_row: int = 10,
+        sample_seconds: float = 0.25,
+        sample_temperature: float = 1.0,
+        lpc_order: int = 32,
+        export_name: str = "teacher.pt",
+    ):
+        super().__init__(
+            lr=lr,
+            betas=betas,
+            weight_decay=weight_decay,
+            warmup_steps=warmup_steps,
+            lr_decay=lr_decay,
+            lr_decay_steps=lr_decay_steps,
+            lr_decay_rate=lr_decay_rate,
+            lr_min_ratio=lr_min_ratio,
+            ema_decay=ema_decay,
+            max_nonfinite_in_a_row=max_nonfinite_in_a_row,
+        )
+        if isinstance(teacher, dict):
+            teacher = TeacherConfig.from_dict(teacher)
+        self.save_hyperparameters()
+        _plain_hparams(self.hparams)
+        self.teacher_config = resolve_features(teacher, feature_config, "teacher")
+        self.model = Teacher(self.teacher_config)
+        self.init_ema()
+        self.sample_seconds = sample_seconds
+        self.sample_temperature = sample_temperature
+        self.lpc_order = lpc_order
+        self.export_name = export_name
+        self.lpc = None
+        self._val_example: tuple[Tensor, Tensor] | None = None
+
+    @property
+    def features(self) -> FeatureConfig:
+        return self.teacher_config.features
+
+    # -- training ----------------------------------------------------------------------------
+    def training_loss(self, batch) -> tuple[Tensor, dict[str, Tensor]]:
+        audio, mel = audio_and_mel(batch)
+        T = audio.shape[-1]
+        log_prob = self.model.log_prob(audio, mel).float()  # dequantised (train mode)
+        nll = -log_prob.mean() / T
+        return nll, {
+            "train_nll": nll.detach(),
+            "train_bits_per_sample": bits_per_sample(log_prob.detach(), T).mean(),
+        }
+
+    # -- validation --------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        check_datamodule(self.trainer.datamodule, self.teacher_config, "teacher")
+
+    def on_fit_start(self) -> None:
+        if self.lpc_order > 0 and self.lpc is None:
+            self.lpc = fit_lpc_on_datamodule(self.trainer.datamodule, self.lpc_order)
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        audio, mel = audio_and_mel(batch)
+        real = audio
+        B, T = audio.shape
+        # Fixed dequantisation noise per batch, so dev numbers are comparable across runs.
+        gen = torch.Generator(device=audio.device).manual_seed(1_000_003 * (batch_idx + 1))
+        noise = torch.rand(audio.shape, generator=gen, device=audio.device, dtype=audio.dtype)
+        if self.teacher_config.dequantize:
+            audio = audio + (noise - 0.5) * BIN_WIDTH_16BIT
+        log_prob = self.ema.module.log_prob(audio, mel, dequantize=False).float()
+        logs = {
+            "dev_bits_per_sample": bits_per_sample(log_prob, T).mean(),
+            "dev_nll": -log_prob.mean() / T,
+        }
+        if self.lpc is not None:
+            lpc_lp = torch.tensor([self.lpc.log_prob(a) for a in audio.detach().double().cpu()])
+            logs["lpc_dev_bits_per_sample"] = bits_per_sample(lpc_lp, T).mean().to(self.device)
+        self.log_scalars(logs, on_epoch=True, sync_dist=True, batch_size=B)
+        self.log(
+            "dev_bits",
+            logs["dev_bits_per_sample"].float(),
+            prog_bar=True,
+            logger=False,
+            on_epoch=True,
+            sync_dist=True,
+            batch_size=B,
+        )
+        if batch_idx == 0:
+            self._val_example = (real[:1].detach(), mel[:1].detach())
+
+    def on_validation_epoch_end(self) -> None:
+        example, self._val_example = self._val_example, None
+        if (
+            example is None
+            or self.sample_seconds <= 0
+            or self.trainer.sanity_checking
+            or not self.trainer.is_global_zero
+        ):
+            return
+        audio, mel = example
+        f = self.features
+        ctx = self.teacher_config.mel_context_frames
+        frames = min(
+            max(1, math.ceil(self.sample_seconds * f.sample_rate / f.hop_length)),
+            mel.shape[-1] - 2 * ctx,
+        )
+        gen = torch.Generator(device=mel.device).manual_seed(0)
+        with torch.autocast(device_type=mel.device.type, enabled=False):
+            fake = self.ema.module.sample(
+                mel[..., : frames + 2 * ctx].float(),
+                temperature=self.sample_temperature,
+                generator=gen,
+            )
+        from pwave.train.media import log_audio_and_mels
+
+        real = audio[0, : frames * f.hop_length]
+        log_audio_and_mels(self, "teacher/sample", {"real": real, "generated": fake[0]}, f)
+
+    # -- checkpoints and export -------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint[CHECKPOINT_KEY] = {
+            "kind": "teacher",
+            "config": self.teacher_config.to_dict(),
+            "feature_config": self.features.to_dict(),
+        }
+        self.export()
+
+    def on_train_end(self) -> None:
+        self.export()
+
+    def export(self, path: str | Path | None = None) -> Path | None:
+        """Save the EMA teacher with :meth:`Teacher.save` (default ``<run dir>/teacher.pt``).
+
+        Only the global-zero process writes; returns the path written (``None`` elsewhere).
+        """
+        if path is None:
+            if self._trainer is None:
+                raise ValueError("export() outside a Trainer needs a path")
+            path = Path(self.trainer.default_root_dir) / self.export_name
+        if self._trainer is not None and not self.trainer.is_global_zero:
+            return None
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.ema.module.save(path)
+        return path
+
+
+def _plain_hparams(hparams) -> None:
+    """Turn config objects in saved hyper-parameters into plain dicts (YAML/TensorBoard)."""
+    for key, value in list(hparams.items()):
+        if hasattr(value, "to_dict"):
+            hparams[key] = value.to_dict()
+
+
+def fit_lpc_on_datamodule(datamodule, order: int):
+    """Fit the LPC baseline on the training split of the data module's prepared dataset.
+
+    Returns ``None`` (baseline off) when the data module exposes no prepared dataset.
+    """
+    from pwave.train.baseline import fit_lpc
+
+    dataset = _prepared_dataset(datamodule)
+    if dataset is None:
+        return None
+    utts = dataset.split("train")
+    return fit_lpc((dataset.load_audio(u) for u in utts), order=order)
+
+
+def _prepared_dataset(datamodule):
+    from pwave.data.dataset import PreparedDataset
+
+    if datamodule is None:
+        return None
+    for name in ("dataset", "prepared", "prepared_dataset"):
+        value = getattr(datamodule, name, None)
+        if isinstance(value, PreparedDataset):
+            return value
+    for name in ("data_dir", "root", "prepared_dir"):
+        value = getattr(datamodule, name, None)
+        if value is not None and Path(value).is_dir():
+            try:
+                return PreparedDataset(value)
+            except FileNotFoundError:
+                return None
+    return None
+
+
+def check_datamodule(datamodule, config, what: str) -> None:
+    """Check a model config against the data module it meets (if the module says).
+
+    Raises :class:`FeatureMismatchError` naming the differing feature fields, or
+    ``ValueError`` for a different number of mel context frames.
+    """
+    if datamodule is None:
+        return
+    features = getattr(datamodule, "feature_config", None)
+    if features is not None:
+        config.features.check_matches(features, what=what, against="data")
+    ctx = getattr(datamodule, "mel_context_frames", None)
+    if ctx is not None and ctx != config.mel_context_frames:
+        raise ValueError(
+            f"the data gives {ctx} mel context frames per side but the {what} expects "
+            f"{config.mel_context_frames}; set data.mel_context_frames to "
+            f"{config.mel_context_frames}"
+        )
+
+
+def load_teacher(path: str | Path, map_location: str | torch.device = "cpu") -> Teacher:
+    """Load a teacher from ``teacher.pt`` (:meth:`Teacher.save`) or a Lightning checkpoint
+    of :class:`TeacherModule` (its EMA weights). Returned in eval mode."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no teacher at {path}; train one with `pwave train teacher` (it writes "
+            "<run dir>/teacher.pt) and pass that file"
+        )
+    if path.suffix == ".ckpt":  # a Lightning checkpoint (pickled hyper-parameters)
+        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+        if not isinstance(ckpt, dict) or CHECKPOINT_KEY not in ckpt:
+            raise ValueError(f"{path} is not a checkpoint of `pwave train teacher`")
+        model = Teacher(TeacherConfig.from_dict(ckpt[CHECKPOINT_KEY]["config"]))
+        prefix = "ema.module."
+        state = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+        model.load_state_dict(state)
+        return model.eval()
+    return Teacher.load(path, map_location=map_location)
+
+
+__all__ = [
+    "FeatureMismatchError",
+    "TeacherModule",
+    "check_datamodule",
+    "fit_lpc_on_datamodule",
+    "load_teacher",
+    "resolve_features",
+    "without_stats",
+]
+
+
+# -- command line (``pwave train teacher`` / ``python -m pwave.train.teacher``) ------------------
+
+
+def add_arguments(parser) -> None:
+    """Wire ``pwave train teacher`` (all options go to the LightningCLI; see pwave.train.cli)."""
+    from pwave.train.cli import add_arguments as add
+
+    add(parser)
+
+
+def run(args) -> int:
+    """Run ``pwave train teacher`` with ``args.cli_args`` (LightningCLI syntax)."""
+    from pwave.train.cli import run_command
+
+    return run_command("teacher", args)
+
+
+if __name__ == "__main__":
+    import sys
+
+    from pwave.train.cli import main
+
+    sys.exit(main("teacher"))
