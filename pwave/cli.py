@@ -22,7 +22,10 @@ COMMANDS: list[tuple[str, str, str]] = [
         "stage one: train the WaveNet MAF teacher (max likelihood)",
     ),
     ("train student", "pwave.train.student", "stage two: distil the IAF student from a teacher"),
+    ("synthesize", "pwave.synthesize", "vocode wavs or mels with a student (or teacher)"),
     ("evaluate", "pwave.evaluate", "objective metrics of generated vs reference audio"),
+    ("score", "pwave.score", "rank audio files by likelihood under a teacher (bits/sample)"),
+    ("export", "pwave.export", "export a model to safetensors + JSON, and the student to ONNX"),
 ]
 
 

@@ -110,8 +110,12 @@ def evaluate_folders(
     pairs, unmatched = pair_files(generated, reference)
     problems = [{"file": stem, "reason": "no counterpart with the same name"} for stem in unmatched]
     rows: list[dict] = []
+    vocoder = None
     if teacher is not None:
+        from pwave.synthesize import Vocoder
+
         feature_config = teacher.config.features
+        vocoder = Vocoder(teacher, device="cpu", dtype="float32")
     for stem, gen_path, ref_path in tqdm(pairs, desc="evaluate", unit="file"):
         try:
             ref = load_audio(ref_path, sample_rate)
@@ -125,11 +129,11 @@ def evaluate_folders(
             config = config.replace(sample_rate=rate, fmax=min(config.fmax or rate / 2, rate / 2))
         row = {"utterance": stem, "seconds": len(ref.audio) / rate}
         row.update(evaluate_pair(gen.audio, ref.audio, rate, MelSpectrogram(config)))
-        if teacher is not None:
+        if vocoder is not None and rate == vocoder.sample_rate:
             from pwave.score import score_audio
 
-            row["teacher_bits"] = score_audio(teacher, gen.audio, rate)
-            row["teacher_bits_reference"] = score_audio(teacher, ref.audio, rate)
+            row["teacher_bits"] = score_audio(vocoder, gen.audio)[1]
+            row["teacher_bits_reference"] = score_audio(vocoder, ref.audio)[1]
         rows.append(row)
     return rows, problems
 
@@ -145,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
         from pwave.models.teacher import Teacher
 
         teacher = Teacher.load(args.teacher)
+        teacher.eval()
     rows, problems = evaluate_folders(args.generated, args.reference, args.sample_rate, teacher)
     for p in problems:
         print(f"skipped {p['file']}: {p['reason']}")

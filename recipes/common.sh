@@ -41,7 +41,8 @@ run_stages() {
   if want 1; then
     banner 1 "prepare ($CORPUS)"
     # shellcheck disable=SC2086
-    pwave prepare ${DATA:+"$DATA"} --layout "$CORPUS" -o "$EXP/data" $PREPARE_ARGS
+    pwave prepare ${DATA:+"$DATA"} --layout "$CORPUS" -o "$EXP/data" \
+      --feature-config "$(config teacher)" $PREPARE_ARGS
   fi
   if want 2; then
     banner 2 "train teacher"

@@ -32,7 +32,11 @@ def save_feature_config(config: FeatureConfig, path: str | os.PathLike) -> Path:
 
 
 def load_feature_config(path: str | os.PathLike) -> FeatureConfig:
-    """Read a feature config from JSON/YAML, or from a folder holding ``feature_config.json``."""
+    """Read a feature config from JSON/YAML, or from a folder holding ``feature_config.json``.
+
+    A training config (``configs/teacher/*.yaml``) works too: its ``model.teacher.features``
+    (or ``model.student.features``) is read, so recipes prepare data to match their model.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / FEATURE_CONFIG_FILE
@@ -47,6 +51,14 @@ def load_feature_config(path: str | os.PathLike) -> FeatureConfig:
         data = json.loads(text)
     if isinstance(data, dict) and "feature_config" in data:  # a bigger config holding one
         data = data["feature_config"]
+    if isinstance(data, dict) and isinstance(data.get("model"), dict):  # a training config
+        model = data["model"]
+        for stage in ("teacher", "student"):
+            if isinstance(model.get(stage), dict) and "features" in model[stage]:
+                data = model[stage]["features"]
+                break
+        else:
+            raise ValueError(f"{path} is a training config without model.teacher.features")
     return FeatureConfig.from_dict(data)
 
 

@@ -96,6 +96,22 @@ class PreparedDataset:
         """``[n_mels, frames]`` float32 unnormalised log-mel of ``utt``."""
         return np.load(self.root / utt.mel, mmap_mode="r" if mmap else None)
 
+    def export_wavs(self, split: str, out_dir: str | os.PathLike, limit: int | None = None) -> Path:
+        """Write the split's (prepared, resampled) audio as 16-bit wavs ``<out_dir>/<id>.wav``.
+
+        These are the references that copy-synthesis and evaluation compare against.
+        """
+        from pwave.audio.io import save_wav
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        utts = self.split(split)[:limit]
+        if not utts:
+            raise ValueError(f"{self.root} has no utterance in the {split!r} split")
+        for utt in utts:
+            save_wav(out / f"{utt.id}.wav", self.load_audio(utt), self.feature_config.sample_rate)
+        return out
+
     @property
     def report(self) -> dict[str, Any] | None:
         """The preparation report (``report.json``) as a dict, if present."""
