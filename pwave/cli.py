@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 # (command, module, one-line help). Nested commands use "parent child".
 COMMANDS: list[tuple[str, str, str]] = [
+    ("demo", "pwave.demo", "the whole pipeline on the built-in demo corpus (CPU, ~15 min)"),
     ("prepare", "pwave.data.prepare", "prepare a corpus: resample, mel features, splits, report"),
     (
         "train teacher",
@@ -24,6 +25,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("train student", "pwave.train.student", "stage two: distil the IAF student from a teacher"),
     ("synthesize", "pwave.synthesize", "vocode wavs or mels with a student (or teacher)"),
     ("evaluate", "pwave.evaluate", "objective metrics of generated vs reference audio"),
+    ("bench", "pwave.bench", "time teacher (naive, cached) vs student sampling side by side"),
     ("score", "pwave.score", "rank audio files by likelihood under a teacher (bits/sample)"),
     ("export", "pwave.export", "export a model to safetensors + JSON, and the student to ONNX"),
 ]
