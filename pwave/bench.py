@@ -833,6 +833,44 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def format_markdown(report: dict[str, Any]) -> str:
+    """The results and bars as Markdown tables (what docs/benchmarks.md quotes)."""
+    meta = report["meta"]
+    lines = [
+        f"`{meta['command']}`",
+        "",
+        f"Device: {meta['device_name']}; torch {meta['torch']}; {meta['threads']} threads; "
+        f"load average (1/5/15 min) before {meta['load_average_before']}, after "
+        f"{meta['load_average_after']}.",
+        "",
+        "| case | device | dtype | batch | samples | median time | samples/s "
+        "| x real time | vs naive | max abs diff |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["results"]:
+        if r["status"] != "ok":
+            lines.append(
+                f"| {r['case']} | {r['device']} | {r['dtype']} | {r['batch']} | "
+                f"{r['status']} | | | | | |"
+            )
+            continue
+        vs = "-" if r["speedup_vs_naive"] is None else f"{r['speedup_vs_naive']:.3g}x"
+        diff = "-" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.1e}"
+        lines.append(
+            f"| {r['case']} | {r['device']} | {r['dtype']} | {r['batch']} | {r['samples']} | "
+            f"{r['median_s'] * 1e3:.4g} ms | {_fmt_rate(r['samples_per_s'])} | "
+            f"{r['x_real_time']:.3g} | {vs} | {diff} |"
+        )
+    lines += ["", "| bar | measured | met |", "|---|---:|---|"]
+    for b in report["bars"]:
+        measured = "-" if b["measured"] is None else f"{b['measured']:.4g} {b['unit']}"
+        verdict = {True: "yes", False: "no", None: "not measured"}[b["met"]]
+        if not b["conditions_match"]:
+            verdict += " (run differs from the bar's conditions)"
+        lines.append(f"| {b['name']} | {measured} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
 def plot_report(report: dict[str, Any], path: str | os.PathLike) -> None:
     """Horizontal bars of samples/s on a log axis, one per case, with real-time lines."""
     import matplotlib
@@ -873,7 +911,8 @@ def plot_report(report: dict[str, Any], path: str | os.PathLike) -> None:
 
 
 def write_outputs(report: dict[str, Any], output: str | os.PathLike) -> tuple[Path, Path]:
-    """Write ``bench.json`` and ``bench.png`` into ``output``; returns their paths."""
+    """Write ``bench.json``, ``bench.png`` and ``bench.md`` into ``output``; returns the
+    JSON and PNG paths."""
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     json_path, png_path = out / "bench.json", out / "bench.png"
@@ -889,6 +928,7 @@ def write_outputs(report: dict[str, Any], output: str | os.PathLike) -> tuple[Pa
 
     json_path.write_text(json.dumps(clean(report), indent=2))
     plot_report(report, png_path)
+    (out / "bench.md").write_text(format_markdown(report))
     return json_path, png_path
 
 
@@ -985,7 +1025,7 @@ def _run(args: argparse.Namespace, command: Sequence[str]) -> int:
         raise UserError(str(err)) from err
     print(format_table(report))
     json_path, png_path = write_outputs(report, args.output)
-    print(f"wrote {json_path} and {png_path}")
+    print(f"wrote {json_path}, {png_path} and bench.md")
     return 0
 
 

@@ -293,6 +293,8 @@ def test_bench_end_to_end_writes_json_and_png(tmp_path, capsys):
     report = json.loads((out / "bench.json").read_text())
     _check_report(report, [1, 2])
     assert report["meta"]["command"].startswith("python -m pwave.bench")
+    markdown = (out / "bench.md").read_text()
+    assert "| teacher naive |" in markdown and "| bar |" in markdown
     png = (out / "bench.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
 
