@@ -28,6 +28,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("bench", "pwave.bench", "time teacher (naive, cached) vs student sampling side by side"),
     ("score", "pwave.score", "rank audio files by likelihood under a teacher (bits/sample)"),
     ("export", "pwave.export", "export a model to safetensors + JSON, and the student to ONNX"),
+    ("toy", "pwave.toy", "2-D demo: MAF teacher by max likelihood, IAF student by reverse KL"),
 ]
 
 

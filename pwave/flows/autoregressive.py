@@ -231,20 +231,10 @@ def MAF(
 ) -> NormalizingFlow:
     """A masked autoregressive flow: fast ``log_prob`` (parallel), sequential ``sample``."""
     layers = autoregressive_stack(
-        features,
-        hidden_features,
-        num_flows,
-        "maf",
-        transform,
-        bins,
-        bound,
-        num_hidden,
-        context_features,
-        orders,
-        activation,
-        clamp,
-        generator,
-    )
+        features, hidden_features, num_flows, "maf", transform=transform, bins=bins,
+        bound=bound, num_hidden=num_hidden, context_features=context_features, orders=orders,
+        activation=activation, clamp=clamp, generator=generator,
+    )  # fmt: skip
     return NormalizingFlow(make_base(base, (features,)), layers)
 
 
@@ -266,18 +256,8 @@ def IAF(
     """An inverse autoregressive flow: parallel ``rsample_and_log_prob`` (the density of
     its own samples from the cached noise), sequential ``log_prob`` of arbitrary points."""
     layers = autoregressive_stack(
-        features,
-        hidden_features,
-        num_flows,
-        "iaf",
-        transform,
-        bins,
-        bound,
-        num_hidden,
-        context_features,
-        orders,
-        activation,
-        clamp,
-        generator,
-    )
+        features, hidden_features, num_flows, "iaf", transform=transform, bins=bins,
+        bound=bound, num_hidden=num_hidden, context_features=context_features, orders=orders,
+        activation=activation, clamp=clamp, generator=generator,
+    )  # fmt: skip
     return NormalizingFlow(make_base(base, (features,)), layers)

@@ -170,9 +170,12 @@ class MADE(nn.Module):
         """
         high = max(self.features - 1, self.min_hidden_degree)
         low = self.min_hidden_degree
+        device = generator.device if generator is not None else torch.device("cpu")
         rows = []
         for _ in range(self.num_hidden):
-            row = torch.randint(low, high + 1, (self.hidden_features,), generator=generator)
+            row = torch.randint(
+                low, high + 1, (self.hidden_features,), generator=generator, device=device
+            )
             rows.append(row)
             low = int(row.min())
         self._set_degrees(torch.stack(rows).to(self.hidden_degrees.device))
