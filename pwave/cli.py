@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 # (command, module, one-line help). Nested commands use "parent child".
 COMMANDS: list[tuple[str, str, str]] = [
-    ("demo", "pwave.demo", "the whole pipeline on the built-in demo corpus (CPU, ~15 min)"),
+    ("demo", "pwave.demo", "the whole pipeline on the built-in demo corpus (CPU, ~17 min)"),
     ("prepare", "pwave.data.prepare", "prepare a corpus: resample, mel features, splits, report"),
     (
         "train teacher",

@@ -42,8 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config-name", default="demo", help="configs/{teacher,student}/NAME.yaml (demo|debug)"
     )
-    parser.add_argument("--teacher-minutes", type=float, default=6.0, help="teacher budget")
-    parser.add_argument("--student-minutes", type=float, default=4.0, help="student budget")
+    parser.add_argument("--teacher-minutes", type=float, default=10.0, help="teacher budget")
+    parser.add_argument("--student-minutes", type=float, default=5.0, help="student budget")
     parser.add_argument(
         "--teacher-utterances", type=int, default=1, help="eval utterances for the slow teacher"
     )

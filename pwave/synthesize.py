@@ -138,22 +138,17 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         from pwave.export import load_pretrained
 
         return load_pretrained(p if p.is_dir() else p.parent, map_location=map_location)
-    why = ""
-    try:
-        ckpt = torch.load(p, map_location=map_location, weights_only=True)
-    except Exception as err:  # noqa: BLE001 - Lightning checkpoints may need full unpickling
-        ckpt = None
-        why = f" ({type(err).__name__}: {str(err).strip().splitlines()[0] if str(err) else ''})"
+    from pwave.checkpoint import safe_load
+
+    try:  # weights only: a checkpoint can never run code, whatever its suffix
+        ckpt = safe_load(p, map_location=map_location)
+    except Exception as err:  # noqa: BLE001 - reported as a CheckpointError below
+        raise CheckpointError(f"{p} is not a pwave checkpoint: {err}") from None
     if isinstance(ckpt, dict) and ckpt.get("format") == STUDENT_FORMAT:
         return Student.load(p, map_location=map_location)
     if isinstance(ckpt, dict) and ckpt.get("format") == TEACHER_FORMAT:
         return Teacher.load(p, map_location=map_location)
     if p.suffix == ".ckpt":
-        if ckpt is None:
-            try:  # pickled Lightning checkpoint (trusted: written by the user's own run)
-                ckpt = torch.load(p, map_location=map_location, weights_only=False)
-            except Exception as err:  # noqa: BLE001
-                raise CheckpointError(f"{p} cannot be read as a checkpoint: {err}") from None
         info = ckpt.get("pwave") if isinstance(ckpt, dict) else None
         kind = info.get("kind") if isinstance(info, dict) else None
         if kind == "teacher":
@@ -165,7 +160,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     raise CheckpointError(
         f"{p} is not a pwave checkpoint: expected student.pt / teacher.pt (written by "
         "`pwave train`), a Lightning .ckpt of `pwave train`, or an export folder "
-        f"(`pwave export`){why}"
+        "(`pwave export`)"
     )
 
 
@@ -477,7 +472,8 @@ def find_inputs(
     ex = Path(exclude).resolve() if exclude is not None else None
     inputs, ignored = [], []
     for p in sorted(root.rglob("*")):
-        if not p.is_file() or (ex is not None and ex in p.resolve().parents):
+        dangling = p.is_symlink() and not p.exists()  # kept, so the report names it
+        if not (p.is_file() or dangling) or (ex is not None and ex in p.resolve().parents):
             continue
         (inputs if p.suffix.lower() in exts else ignored).append(p)
     return inputs, ignored

@@ -73,3 +73,23 @@ def test_folder_recipe_on_mixed_recordings(tmp_path):
     _check_outputs(exp)
     report = (exp / "data" / "report.txt").read_text()
     assert "resampled from 44100 Hz" in report and "mixed down from 2 channels" in report
+
+
+def _real_recordings() -> Path | None:
+    """CPython's own test recordings (a plucked string in 15 formats and encodings), when
+    this interpreter ships its test suite: real audio that nobody here generated."""
+    import sysconfig
+
+    folder = Path(sysconfig.get_paths()["stdlib"]) / "test" / "audiodata"
+    return folder if len(list(folder.glob("pluck-*"))) >= 10 else None
+
+
+@pytest.mark.skipif(_real_recordings() is None, reason="CPython's test audiodata not installed")
+def test_folder_recipe_on_real_recordings(tmp_path):
+    data = tmp_path / "real"
+    shutil.copytree(_real_recordings(), data)
+    exp = tmp_path / "real_exp"
+    _run_recipe("folder", exp, "--data", str(data))
+    _check_outputs(exp)
+    report = (exp / "data" / "report.txt").read_text()
+    assert "resampled from 11025 Hz" in report and "mixed down from 2 channels" in report

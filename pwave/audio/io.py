@@ -30,7 +30,8 @@ def audio_extensions() -> tuple[str, ...]:
 
     ``.mp3`` is included only when libsndfile was built with MPEG support.
     """
-    exts = [".wav", ".flac", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".aifc", ".w64", ".caf"]
+    exts = [".wav", ".flac", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".aifc", ".au", ".snd"]
+    exts += [".w64", ".caf"]
     if "MP3" in sf.available_formats():
         exts.append(".mp3")
     return tuple(exts)

@@ -122,8 +122,7 @@ def _process_file_unsafe(task: dict[str, Any]) -> dict[str, Any]:
     seconds = audio.shape[0] / sr
     if audio.shape[0] < task["min_samples"]:
         reason = (
-            f"too short: {seconds:.3f} s < {task['min_samples'] / sr:.3f} s "
-            "(shorter than one training segment)"
+            f"too short: {seconds:.3f} s < {task['min_samples'] / sr:.3f} s (--segment-min-seconds)"
         )
         return {"skip": {"path": path, "reason": reason, "kind": "too_short"}}
 
@@ -288,7 +287,7 @@ def prepare_corpus(
     out_dir: str | os.PathLike,
     layout: str = "folder",
     feature_config: FeatureConfig | None = None,
-    segment_min_seconds: float = 0.5,
+    segment_min_seconds: float = 0.25,
     seed: int = 0,
     num_workers: int | None = None,
     overwrite: bool = False,
@@ -517,7 +516,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--log-base", choices=["e", "10"], default=d.log_base)
     g.add_argument("--log-floor", type=float, default=d.log_floor)
     parser.add_argument(
-        "--segment-min-seconds", type=float, default=0.5, help="skip shorter files (default 0.5)"
+        "--segment-min-seconds", type=float, default=0.25, help="skip shorter files (default 0.25)"
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num-workers", type=int, default=None)

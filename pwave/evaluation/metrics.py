@@ -7,11 +7,11 @@ end -- so the mel math lives in one place (:mod:`pwave.audio`).
 
 * log-mel spectral distance (dB):
   :math:`\frac1F\sum_f \sqrt{\frac1M\sum_m (20\log_{10} S_g - 20\log_{10} S_r)^2}`;
-* mel-cepstral distortion (dB), from the DCT-II of the log mel magnitudes, c1..c_K
-  (no DTW: the signals are aligned by construction):
+* mel-cepstral distortion (dB), from the cepstrum of the log mel amplitudes (DCT-II scaled
+  so that :math:`\ln|S_m| = c_0 + 2\sum_k c_k\cos(\pi k (m+\frac12)/M)`, as SPTK's
+  mel-cepstra), coefficients 1..K, no DTW (the signals are aligned by construction):
   :math:`\frac{10}{\ln 10}\,\frac1F\sum_f\sqrt{2\sum_{k=1}^{K}(c_{g,k}-c_{r,k})^2}`.
-  (With magnitudes, 20 log10 is folded into the DCT of ln S; the constant matches the
-  usual SPTK-style definition up to the filterbank approximation of the mel-cepstrum.)
+  It approximates the SPTK figure by the mel filterbank in place of mel-cepstral analysis.
 * multi-resolution STFT distance: spectral convergence plus log-magnitude L1, averaged
   over resolutions (the same function the power loss uses);
 * PESQ (wide-band at 16 kHz, narrow-band at 8 kHz) and STOI through the ``pesq`` and
@@ -57,11 +57,14 @@ def mel_cepstral_distortion_db(generated, reference, log_mel: LogMelFn, order: i
     """MCD in dB over cepstral coefficients 1..order of the DCT of the log mel magnitudes."""
     from scipy.fft import dct
 
-    g = log_mel(_as_tensor(generated))[0].T.double().numpy()  # [frames, n_mels]
+    g = log_mel(_as_tensor(generated))[0].T.double().numpy()  # [frames, n_mels] ln|S|
     r = log_mel(_as_tensor(reference))[0].T.double().numpy()
-    # ln |S| -> cepstrum of the log *power* (x2) as in the standard MCD definition.
-    cg = dct(2.0 * g, type=2, norm="ortho", axis=1)[:, 1 : order + 1]
-    cr = dct(2.0 * r, type=2, norm="ortho", axis=1)[:, 1 : order + 1]
+    # Cepstrum of the log amplitude over M mel bands, c_k = (1/M) sum_m ln|S_m| cos(pi k (m+1/2)/M),
+    # so that ln|S_m| = c_0 + 2 sum_k c_k cos(...): the convention of SPTK's mel-cepstra.
+    # scipy's unnormalised DCT-II is 2 M c_k.
+    m = g.shape[1]
+    cg = dct(g, type=2, norm=None, axis=1)[:, 1 : order + 1] / (2.0 * m)
+    cr = dct(r, type=2, norm=None, axis=1)[:, 1 : order + 1] / (2.0 * m)
     per_frame = np.sqrt(2.0 * ((cg - cr) ** 2).sum(axis=1))
     return float((10.0 / math.log(10.0)) * per_frame.mean())
 

@@ -71,8 +71,13 @@ class Inverse(Flow):
 
 
 def sum_except_batch(x: Tensor) -> Tensor:
-    """Sum every dimension but the first: ``[batch, ...] -> [batch]``."""
-    return x.reshape(x.shape[0], -1).sum(dim=1)
+    """Sum every dimension but the first: ``[batch, ...] -> [batch]``.
+
+    Half-precision inputs (bf16/fp16 under autocast) are summed in float32: a log-density
+    summed over thousands of samples in bf16 is off by whole nats.
+    """
+    dtype = torch.promote_types(x.dtype, torch.float32) if x.is_floating_point() else None
+    return x.reshape(x.shape[0], -1).sum(dim=1, dtype=dtype)
 
 
 def soft_clamp(log_scale: Tensor, bound: float = 5.0) -> Tensor:

@@ -37,7 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from pwave.audio.config import FeatureConfig
-from pwave.flows.base import soft_clamp
+from pwave.flows.base import soft_clamp, sum_except_batch
 from pwave.flows.distributions import affine_inverse, make_base
 from pwave.models.incremental import sample_cached, sample_naive
 from pwave.models.upsampler import MelUpsampler, check_upsample_factors
@@ -197,8 +197,6 @@ def unbounded_log_scale(value: float, low: float, high: float) -> float:
     return centre + half * math.atanh((value - centre) / half)
 
 
-
-
 class Teacher(nn.Module):
     """WaveNet MAF over time conditioned on mel; see the module docstring for the math.
 
@@ -256,7 +254,9 @@ class Teacher(nn.Module):
 
     def save(self, path: str | os.PathLike) -> None:
         """Write ``{format, version, config, feature_config, state_dict}`` (plain types only)."""
-        torch.save(
+        from pwave.checkpoint import atomic_save
+
+        atomic_save(  # temp file + fsync + rename: a crash never leaves half a file
             {
                 "format": CHECKPOINT_FORMAT,
                 "version": CHECKPOINT_VERSION,
@@ -270,7 +270,9 @@ class Teacher(nn.Module):
     @classmethod
     def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Teacher:
         """Rebuild a teacher saved by :meth:`save` (in eval mode)."""
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        from pwave.checkpoint import safe_load
+
+        ckpt = safe_load(path, map_location=map_location)  # weights only, never code
         if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{path} is not a pwave teacher checkpoint")
         model = cls.from_config_dict(ckpt["config"])
@@ -326,7 +328,8 @@ class Teacher(nn.Module):
         cond = self.condition(mel)
         self._check_lengths(audio, cond)
         z, _, log_scales = self._inverse_all(audio, cond)
-        return z, -sum(ls.sum(dim=-1) for ls in log_scales)
+        # Sums in float32 at least: bf16 sums over thousands of steps lose whole nats.
+        return z, -sum(sum_except_batch(ls) for ls in log_scales)
 
     def conditionals(self, audio: Tensor, mel: Tensor) -> tuple[Tensor, Tensor]:
         """Per-step location and log-scale of ``p(x_t | x_<t, mel)``, each ``[B, T]``.

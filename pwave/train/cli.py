@@ -20,11 +20,21 @@ pwave adds, on top of LightningCLI:
   config; student: the teacher file) and are checked against the prepared data;
 * ``--ckpt_path PATH|last`` resumes a run; the student takes ``--teacher PATH``;
 * without ``--config``, ``configs/<stage>/demo.yaml`` of the source checkout is used.
+
+Kill-safety (:mod:`pwave.train.resume`): checkpoints are written atomically and read
+weights-only; ``checkpoints/last.ckpt`` is saved every ``--checkpoint_every`` optimizer steps
+and at the last step (and, without a ``ModelCheckpoint`` in the config, the newest numbered
+step checkpoint is kept); ``SIGTERM`` and ``SIGINT`` save ``last.ckpt`` at the end of the
+current step and stop (exit code ``128 + signal``); a run folder that already holds a
+checkpoint is resumed from its newest one unless ``--resume false`` (or an explicit
+``--ckpt_path``) is given.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
@@ -73,6 +83,22 @@ class PwaveCLI(LightningCLI):
             type=str | None,
             default=None,
             help="Resume from this Lightning checkpoint ('last' for the run's latest).",
+        )
+        parser.add_argument(
+            "--resume",
+            type=bool,
+            default=True,
+            help="Resume from the newest checkpoint in <run dir>/checkpoints when there is "
+            "one (false: start afresh).",
+        )
+        from jsonargparse.typing import PositiveInt
+
+        parser.add_argument(
+            "--checkpoint_every",
+            type=PositiveInt,
+            default=1000,
+            help="Save checkpoints/last.ckpt every N optimizer steps (and keep the newest "
+            "numbered step checkpoint, unless the config names a ModelCheckpoint).",
         )
         parser.add_argument(
             "--validate_at_end",
@@ -166,6 +192,7 @@ class PwaveCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs: Any):
         trainer_cfg = self._get(self.config_init, "trainer", default={})
+        kwargs.update(self._reliability_kwargs(trainer_cfg))
         if trainer_cfg.get("logger") in (None, True):
             from lightning.pytorch.loggers import TensorBoardLogger
 
@@ -178,7 +205,75 @@ class PwaveCLI(LightningCLI):
                     default_hp_metric=False,
                 ),
             )
-        return super().instantiate_trainer(**kwargs)
+        trainer = super().instantiate_trainer(**kwargs)
+        _place_resume_callback(trainer)
+        return trainer
+
+    def _reliability_kwargs(self, trainer_cfg) -> dict[str, Any]:
+        """Callbacks and plugins of kill-safe training (see :mod:`pwave.train.resume`).
+
+        * :class:`~pwave.train.resume.ResumeCallback` (``last.ckpt`` every
+          ``--checkpoint_every`` steps, on signals and at the last step);
+        * a ``ModelCheckpoint`` keeping the newest numbered step checkpoint, at the same
+          interval, unless the config has one or checkpointing is off;
+        * :class:`~pwave.train.resume.AtomicCheckpointIO`, unless a checkpoint IO is given.
+        """
+        from lightning.fabric.plugins.io.checkpoint_io import CheckpointIO
+        from lightning.pytorch.callbacks import ModelCheckpoint
+
+        from pwave.train.resume import AtomicCheckpointIO, ResumeCallback
+
+        callbacks = trainer_cfg.get("callbacks") or []
+        callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
+        enabled = trainer_cfg.get("enable_checkpointing") is not False
+        ckpt_dir = self.checkpoint_dir()
+        every = int(self._get(self.config_init, "checkpoint_every", default=1000))
+        extra: list = [ResumeCallback(ckpt_dir, every_n_steps=every, save=enabled)]
+        if enabled and not any(isinstance(c, ModelCheckpoint) for c in callbacks):
+            # Numbered step checkpoints (the newest kept); last.ckpt is ResumeCallback's.
+            extra.append(
+                ModelCheckpoint(
+                    dirpath=ckpt_dir,
+                    every_n_train_steps=every,
+                    save_last=False,
+                    enable_version_counter=False,
+                )
+            )
+        out: dict[str, Any] = {"callbacks": callbacks + extra}
+        plugins = trainer_cfg.get("plugins") or []
+        plugins = list(plugins) if isinstance(plugins, (list, tuple)) else [plugins]
+        if not any(isinstance(p, CheckpointIO) for p in plugins):
+            out["plugins"] = [*plugins, AtomicCheckpointIO()]
+        return out
+
+    def checkpoint_dir(self) -> Path:
+        """Where checkpoints go: a configured ``ModelCheckpoint``'s ``dirpath``, else
+        ``<run dir>/checkpoints``."""
+        from lightning.pytorch.callbacks import ModelCheckpoint
+
+        from pwave.train.resume import CHECKPOINT_DIR
+
+        trainer_cfg = self._get(self.config_init, "trainer", default={})
+        callbacks = trainer_cfg.get("callbacks") or []
+        callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
+        for c in callbacks:
+            if isinstance(c, ModelCheckpoint) and c.dirpath:
+                return Path(c.dirpath)
+        return Path(trainer_cfg["default_root_dir"]) / CHECKPOINT_DIR
+
+
+def _place_resume_callback(trainer) -> None:
+    """Move the :class:`~pwave.train.resume.ResumeCallback` just before the first
+    checkpoint callback: after every callback that may stop training at a step (the
+    ``max_time`` timer), before those that write checkpoints of that step."""
+    from lightning.pytorch.callbacks import Checkpoint
+
+    from pwave.train.resume import ResumeCallback
+
+    mine = [c for c in trainer.callbacks if isinstance(c, ResumeCallback)]
+    rest = [c for c in trainer.callbacks if not isinstance(c, ResumeCallback)]
+    at = next((i for i, c in enumerate(rest) if isinstance(c, Checkpoint)), len(rest))
+    trainer.callbacks = rest[:at] + mine + rest[at:]
 
 
 def _is_prepared(path) -> bool:
@@ -206,7 +301,7 @@ def make_cli(stage: str, args: Sequence[str] | None = None) -> PwaveCLI:
     ``configs/<stage>/demo.yaml`` is used (when present), so a bare ``pwave train teacher``
     trains the demo teacher on the demo corpus.
     """
-    from pwave.data.datamodule import VocoderDataModule
+    from pwave.train.resume import ResumableDataModule
 
     module_class = _module_class(stage)
     words = list(sys.argv[1:] if args is None else args)
@@ -219,9 +314,11 @@ def make_cli(stage: str, args: Sequence[str] | None = None) -> PwaveCLI:
     warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
     # ``pwave train <stage> ...`` passes its words on as ``args``; that is intended.
     warnings.filterwarnings("ignore", message=r".*LightningCLI's args parameter is intended.*")
+    # The data module resumes mid-epoch exactly (pwave.train.resume.ResumableDataModule).
+    warnings.filterwarnings("ignore", message=r".*your dataloader is not resumable.*")
     return cli_class(
         module_class,
-        VocoderDataModule,
+        ResumableDataModule,
         args=words,
         run=False,
         save_config_kwargs={"overwrite": True},
@@ -234,12 +331,55 @@ def make_cli(stage: str, args: Sequence[str] | None = None) -> PwaveCLI:
     )
 
 
+class ResumeError(RuntimeError):
+    """The run folder's checkpoint does not fit the model being trained."""
+
+
+def resume_checkpoint(cli: PwaveCLI) -> str | None:
+    """The checkpoint ``fit`` starts from: ``--ckpt_path`` when given, else (with
+    ``--resume true``, the default) the newest checkpoint of the run folder, else ``None``."""
+    from pwave.train.resume import find_resume_checkpoint
+
+    explicit = cli.config.get("ckpt_path")
+    if explicit:
+        return str(explicit)
+    if not cli.config.get("resume", True):
+        return None
+    found = find_resume_checkpoint(cli.checkpoint_dir())
+    if found is None:
+        return None
+    if os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0":
+        print(
+            f"pwave: resuming from {found} (pass --resume false or a new "
+            "--trainer.default_root_dir to start afresh)",
+            file=sys.stderr,
+        )
+    return str(found)
+
+
 def run_stage(stage: str, args: Sequence[str] | None = None) -> PwaveCLI:
-    """Build the CLI for ``stage`` from ``args`` and fit; returns the CLI (model, trainer)."""
+    """Build the CLI for ``stage`` from ``args`` and fit; returns the CLI (model, trainer).
+
+    Resumes from the run folder's newest checkpoint unless told otherwise
+    (:func:`resume_checkpoint`). After a graceful stop on ``SIGTERM`` / ``SIGINT``
+    (:func:`pwave.train.resume.stop_signal` tells which), the final validation is skipped.
+    """
+    from pwave.train.resume import stop_signal
+
     cli = make_cli(stage, args)
-    ckpt_path = cli.config.get("ckpt_path")
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path)
-    if cli.config.get("validate_at_end") and not cli.trainer.interrupted:
+    ckpt_path = resume_checkpoint(cli)
+    try:
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path)
+    except RuntimeError as err:
+        if ckpt_path and "state_dict" in str(err):
+            raise ResumeError(
+                f"cannot resume from {ckpt_path}: it does not fit the {stage} being trained "
+                f"({str(err).strip().splitlines()[0]}). Use the config it was trained with, a "
+                "new --trainer.default_root_dir, or --resume false to start afresh."
+            ) from err
+        raise
+    stopped = stop_signal(cli.trainer) is not None
+    if cli.config.get("validate_at_end") and not cli.trainer.interrupted and not stopped:
         cli.trainer.validate(cli.model, datamodule=cli.datamodule, verbose=True)
     return cli
 
@@ -262,14 +402,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_command(stage: str, args: argparse.Namespace) -> int:
     """``run(args)`` of one stage: known user errors become one-line messages."""
     from pwave.audio.config import FeatureMismatchError
+    from pwave.checkpoint import CheckpointError
     from pwave.cli import UserError
     from pwave.data.prepare import PrepareError
     from pwave.train.common import NonFiniteTrainingError
+    from pwave.train.resume import stop_signal
 
     try:
-        run_stage(stage, getattr(args, "cli_args", None) or [])
-    except (FeatureMismatchError, NonFiniteTrainingError, PrepareError, FileNotFoundError) as e:
+        cli = run_stage(stage, getattr(args, "cli_args", None) or [])
+    except (
+        FeatureMismatchError,
+        NonFiniteTrainingError,
+        PrepareError,
+        FileNotFoundError,
+        CheckpointError,
+        ResumeError,
+    ) as e:
         raise UserError(str(e)) from e
+    signum = stop_signal(cli.trainer)
+    if signum is not None:
+        where = cli.checkpoint_dir()
+        print(
+            f"pwave: stopped by {signal.Signals(signum).name} at step {cli.trainer.global_step}; "
+            f"the state is in {where}; run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 128 + int(signum)
     return 0
 
 

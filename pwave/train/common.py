@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Literal
 
 import lightning.pytorch as pl
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -249,6 +250,12 @@ class FlowTrainingModule(pl.LightningModule):
     non-finite; the decision is shared by all processes so that replicas stay identical.
 
     Mixed precision: losses are cast to float32 before they are logged or returned.
+
+    Resume: the EMA is updated right after each optimizer step (inside
+    :meth:`optimizer_step`), so a checkpoint written at the end of the batch holds matching
+    weights and EMA; training noise comes from :meth:`step_generator`, a pure function of
+    the seed and the position in training; the guard's counters and the noise seed are
+    saved in checkpoints (see :mod:`pwave.train.resume`).
     """
 
     stage: str = "flow"
@@ -277,6 +284,10 @@ class FlowTrainingModule(pl.LightningModule):
         self.lr_min_ratio = lr_min_ratio
         self.ema_decay = ema_decay
         self.guard = NonFiniteGuard(max_nonfinite_in_a_row, what=self.stage)
+        # Seed of the per-step training noise (see step_generator); the seed of
+        # ``seed_everything`` when one was set. Kept in checkpoints.
+        self.noise_seed = int(torch.initial_seed())
+        self._batch_idx = 0
         self._pending_nonfinite_loss = False
         self._stepped = False
         lr_factor(0, warmup_steps, lr_decay, lr_decay_steps or 1, lr_decay_rate, lr_min_ratio)
@@ -290,6 +301,21 @@ class FlowTrainingModule(pl.LightningModule):
     def init_ema(self) -> None:
         """Create ``self.ema`` from ``self.model`` (call after building the model)."""
         self.ema = EMA(self.model, decay=self.ema_decay)
+
+    def step_generator(self, device: torch.device | str | None = None) -> torch.Generator:
+        """A generator for the random draws of the current training step.
+
+        Seeded with a hash of (:attr:`noise_seed`, global step, batch index, process rank):
+        each step's noise is a pure function of the seed and the position in training, so a
+        resumed run draws exactly what the uninterrupted run drew, and processes under DDP
+        draw different noise. ``device`` defaults to the module's.
+        """
+        device = torch.device(self.device if device is None else device)
+        rank = self.global_rank if self._trainer is not None else 0
+        step = self.global_step if self._trainer is not None else 0
+        words = [self.noise_seed % 2**63, step, self._batch_idx, rank]
+        seed = int(np.random.SeedSequence(words).generate_state(1, dtype=np.uint64)[0])
+        return torch.Generator(device=device).manual_seed(seed)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.model.parameters() if p.requires_grad]
@@ -332,6 +358,7 @@ class FlowTrainingModule(pl.LightningModule):
         }
 
     def training_step(self, batch, batch_idx: int) -> Tensor:
+        self._batch_idx = batch_idx
         loss, logs = self.training_loss(batch)
         loss = loss.float()
         if not bool(torch.isfinite(loss.detach())):
@@ -379,17 +406,24 @@ class FlowTrainingModule(pl.LightningModule):
             on_epoch=False,
         )
 
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+    def optimizer_step(self, epoch: int, batch_idx: int, optimizer, optimizer_closure=None):
+        """The optimizer step, then the EMA update (right away, so that every checkpoint
+        written at the end of the batch holds an EMA that matches the weights)."""
+        out = super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
         if self._stepped:
             self._stepped = False
             self.ema.update(self.model)
+        return out
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["pwave_nonfinite_guard"] = self.guard.state_dict()
+        checkpoint["pwave_noise_seed"] = self.noise_seed
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         if "pwave_nonfinite_guard" in checkpoint:
             self.guard.load_state_dict(checkpoint["pwave_nonfinite_guard"])
+        if "pwave_noise_seed" in checkpoint:
+            self.noise_seed = int(checkpoint["pwave_noise_seed"])
 
 
 def audio_and_mel(batch) -> tuple[Tensor, Tensor]:

@@ -25,7 +25,13 @@ from pwave.audio.config import FeatureConfig
 from pwave.distill.objective import distillation_loss, freeze_teacher
 from pwave.models.student import Student, StudentConfig
 from pwave.train.common import DecayKind, FlowTrainingModule, audio_and_mel
-from pwave.train.teacher import CHECKPOINT_KEY, check_datamodule, load_teacher, without_stats
+from pwave.train.teacher import (
+    CHECKPOINT_KEY,
+    check_checkpoint_features,
+    check_datamodule,
+    load_teacher,
+    without_stats,
+)
 
 Variant = Literal["mc_kl", "mc_kl_analytic_entropy", "gaussian_kl"]
 
@@ -174,7 +180,8 @@ class StudentModule(FlowTrainingModule):
 
     def training_loss(self, batch) -> tuple[Tensor, dict[str, Tensor]]:
         audio, mel = audio_and_mel(batch)
-        loss, logs = self._loss(self.model, audio, mel)
+        gen = self.step_generator(mel.device)  # this step's own noise (exact resume)
+        loss, logs = self._loss(self.model, audio, mel, generator=gen)
         return loss, {"train_loss": loss.detach(), **logs}
 
     # -- validation --------------------------------------------------------------------------
@@ -224,6 +231,10 @@ class StudentModule(FlowTrainingModule):
         log_audio_and_mels(self, "student/sample", {"real": real, "generated": fake[0]}, f)
 
     # -- checkpoints and export -------------------------------------------------------------
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        check_checkpoint_features(checkpoint, self.features, "student")
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         super().on_save_checkpoint(checkpoint)
         checkpoint[CHECKPOINT_KEY] = {

@@ -154,7 +154,9 @@ class TeacherModule(FlowTrainingModule):
     def training_loss(self, batch) -> tuple[Tensor, dict[str, Tensor]]:
         audio, mel = audio_and_mel(batch)
         T = audio.shape[-1]
-        log_prob = self.model.log_prob(audio, mel).float()  # dequantised (train mode)
+        # dequantised (train mode), with this step's own noise (exact resume)
+        log_prob = self.model.log_prob(audio, mel, generator=self.step_generator(audio.device))
+        log_prob = log_prob.float()
         nll = -log_prob.mean() / T
         return nll, {
             "train_nll": nll.detach(),
@@ -228,6 +230,10 @@ class TeacherModule(FlowTrainingModule):
         log_audio_and_mels(self, "teacher/sample", {"real": real, "generated": fake[0]}, f)
 
     # -- checkpoints and export -------------------------------------------------------------
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        check_checkpoint_features(checkpoint, self.features, "teacher")
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         super().on_save_checkpoint(checkpoint)
         checkpoint[CHECKPOINT_KEY] = {
@@ -297,6 +303,15 @@ def _prepared_dataset(datamodule):
     return None
 
 
+def check_checkpoint_features(checkpoint: dict, features: FeatureConfig, what: str) -> None:
+    """Refuse to resume from a checkpoint made for other features (names the field)."""
+    info = checkpoint.get(CHECKPOINT_KEY)
+    if not isinstance(info, dict) or "feature_config" not in info:
+        return
+    saved = FeatureConfig.from_dict(info["feature_config"])
+    saved.check_matches(features, what=f"{what} checkpoint", against=f"{what} being trained")
+
+
 def check_datamodule(datamodule, config, what: str) -> None:
     """Check a model config against the data module it meets (if the module says).
 
@@ -326,8 +341,10 @@ def load_teacher(path: str | Path, map_location: str | torch.device = "cpu") -> 
             f"no teacher at {path}; train one with `pwave train teacher` (it writes "
             "<run dir>/teacher.pt) and pass that file"
         )
-    if path.suffix == ".ckpt":  # a Lightning checkpoint (pickled hyper-parameters)
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    if path.suffix == ".ckpt":  # a Lightning checkpoint: read weights-only, never code
+        from pwave.checkpoint import safe_load
+
+        ckpt = safe_load(path, map_location=map_location)
         if not isinstance(ckpt, dict) or CHECKPOINT_KEY not in ckpt:
             raise ValueError(f"{path} is not a checkpoint of `pwave train teacher`")
         model = Teacher(TeacherConfig.from_dict(ckpt[CHECKPOINT_KEY]["config"]))
@@ -341,6 +358,7 @@ def load_teacher(path: str | Path, map_location: str | torch.device = "cpu") -> 
 __all__ = [
     "FeatureMismatchError",
     "TeacherModule",
+    "check_checkpoint_features",
     "check_datamodule",
     "fit_lpc_on_datamodule",
     "load_teacher",
