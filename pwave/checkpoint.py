@@ -109,6 +109,47 @@ def safe_load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
         ) from None
 
 
+class SavableModel:
+    """Mixin: ``save(path)`` / ``cls.load(path)`` for a model with a config (Teacher, Student).
+
+    The file is ``{format, version, config, feature_config, state_dict}`` in plain types and
+    tensors, written atomically and read weights-only. Subclasses set ``CHECKPOINT_FORMAT``
+    and provide ``config.to_dict()``, ``features`` and ``from_config_dict(d)``.
+    """
+
+    CHECKPOINT_FORMAT: str = ""
+    CHECKPOINT_VERSION: int = 1
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the checkpoint (temp file + fsync + rename: never half a file)."""
+        state = {k: v.detach().cpu() for k, v in self.state_dict().items()}  # type: ignore[attr-defined]
+        atomic_save(
+            {
+                "format": self.CHECKPOINT_FORMAT,
+                "version": self.CHECKPOINT_VERSION,
+                "config": self.config.to_dict(),  # type: ignore[attr-defined]
+                "feature_config": self.features.to_dict(),  # type: ignore[attr-defined]
+                "state_dict": state,
+            },
+            path,
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, map_location: Any = "cpu"):
+        """Rebuild a model written by :meth:`save`, in eval mode and in its saved precision."""
+        ckpt = safe_load(path, map_location=map_location)  # weights only, never code
+        if not isinstance(ckpt, dict) or ckpt.get("format") != cls.CHECKPOINT_FORMAT:
+            kind = cls.CHECKPOINT_FORMAT.rsplit(".", 1)[-1]
+            raise ValueError(f"{path} is not a pwave {kind} checkpoint")
+        model = cls.from_config_dict(ckpt["config"])  # type: ignore[attr-defined]
+        state = ckpt["state_dict"]
+        floats = [v.dtype for v in state.values() if v.is_floating_point()]
+        if floats:  # keep the saved precision (a float64 model stays float64)
+            model.to(floats[0])
+        model.load_state_dict(state)
+        return model.eval()
+
+
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     line = text.splitlines()[0] if text else type(err).__name__

@@ -63,6 +63,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run_standalone(
+    prog: str, doc: str | None, add_arguments, run, argv: Sequence[str] | None = None
+) -> int:
+    """Entry point of one subcommand run on its own (``python -m pwave.synthesize ...``)."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_arguments(parser)
+    try:
+        result = run(parser.parse_args(argv))
+    except UserError as err:
+        print(f"pwave: error: {err}", file=sys.stderr)
+        return 2
+    return result if isinstance(result, int) else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

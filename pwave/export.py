@@ -372,19 +372,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m pwave.export ...``."""
-    from pwave.cli import UserError
+    from pwave.cli import run_standalone
 
-    parser = argparse.ArgumentParser(
-        prog="pwave export",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_arguments(parser)
-    try:
-        return run(parser.parse_args(argv))
-    except UserError as err:
-        print(f"pwave: error: {err}", file=sys.stderr)
-        return 2
+    return run_standalone("pwave export", __doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

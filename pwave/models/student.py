@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -47,6 +46,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pwave.audio.config import FeatureConfig
+from pwave.checkpoint import SavableModel
 from pwave.flows.base import sum_except_batch
 from pwave.flows.distributions import affine_forward, make_base
 from pwave.models.incremental import IncrementalWaveNet
@@ -55,7 +55,6 @@ from pwave.models.upsampler import MelUpsampler, check_upsample_factors
 from pwave.models.wavenet import WaveNet, shift_right
 
 CHECKPOINT_FORMAT = "pwave.student"
-CHECKPOINT_VERSION = 1
 
 
 @dataclass
@@ -223,12 +222,14 @@ class StudentOutput(NamedTuple):
     flow_log_scales: list[Tensor]
 
 
-class Student(nn.Module):
+class Student(SavableModel, nn.Module):
     """WaveNet IAF over time conditioned on mel; see the module docstring for the math.
 
     Shapes: ``mel [B, n_mels, frames + 2 * mel_context_frames]``, noise and audio
     ``[B, T]`` with ``T == frames * hop_length``; per-item densities ``[B]`` in nats.
     """
+
+    CHECKPOINT_FORMAT = CHECKPOINT_FORMAT
 
     def __init__(self, config: StudentConfig | None = None):
         super().__init__()
@@ -281,33 +282,6 @@ class Student(nn.Module):
     def receptive_field(self) -> int:
         """Noise steps each output sample depends on: ``x_t`` reads ``z[t - rf + 1 : t + 1]``."""
         return 1 + sum(net.receptive_field for net in self.wavenets)
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Write ``{format, version, config, feature_config, state_dict}`` (plain types only)."""
-        from pwave.checkpoint import atomic_save
-
-        atomic_save(  # temp file + fsync + rename: a crash never leaves half a file
-            {
-                "format": CHECKPOINT_FORMAT,
-                "version": CHECKPOINT_VERSION,
-                "config": self.config.to_dict(),
-                "feature_config": self.features.to_dict(),
-                "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
-            },
-            path,
-        )
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Student:
-        """Rebuild a student saved by :meth:`save` (in eval mode)."""
-        from pwave.checkpoint import safe_load
-
-        ckpt = safe_load(path, map_location=map_location)  # weights only, never code
-        if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{path} is not a pwave student checkpoint")
-        model = cls.from_config_dict(ckpt["config"])
-        model.load_state_dict(ckpt["state_dict"])
-        return model.eval()
 
     # --- building blocks ---------------------------------------------------------------
     def condition(self, mel: Tensor) -> Tensor:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from pwave.audio.config import FeatureConfig
+from pwave.checkpoint import SavableModel
 from pwave.flows.base import soft_clamp, sum_except_batch
 from pwave.flows.distributions import affine_inverse, make_base
 from pwave.models.incremental import sample_cached, sample_naive
@@ -44,7 +44,6 @@ from pwave.models.upsampler import MelUpsampler, check_upsample_factors
 from pwave.models.wavenet import WaveNet, shift_right
 
 CHECKPOINT_FORMAT = "pwave.teacher"
-CHECKPOINT_VERSION = 1
 #: Width of one 16-bit quantisation bin for audio in [-1, 1].
 BIN_WIDTH_16BIT = 2.0 / 65536.0
 
@@ -197,12 +196,14 @@ def unbounded_log_scale(value: float, low: float, high: float) -> float:
     return centre + half * math.atanh((value - centre) / half)
 
 
-class Teacher(nn.Module):
+class Teacher(SavableModel, nn.Module):
     """WaveNet MAF over time conditioned on mel; see the module docstring for the math.
 
     Shapes: ``audio [B, T]``, ``mel [B, n_mels, frames + 2 * mel_context_frames]`` with
     ``T == frames * hop_length``; per-item results ``[B]`` are in nats.
     """
+
+    CHECKPOINT_FORMAT = CHECKPOINT_FORMAT
 
     def __init__(self, config: TeacherConfig | None = None):
         super().__init__()
@@ -251,37 +252,6 @@ class Teacher(nn.Module):
     def receptive_field(self) -> int:
         """Past samples each ``(mu_t, log_scale_t)`` of one flow sees (``x[t - rf : t]``)."""
         return self.wavenets[0].receptive_field
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Write ``{format, version, config, feature_config, state_dict}`` (plain types only)."""
-        from pwave.checkpoint import atomic_save
-
-        atomic_save(  # temp file + fsync + rename: a crash never leaves half a file
-            {
-                "format": CHECKPOINT_FORMAT,
-                "version": CHECKPOINT_VERSION,
-                "config": self.config.to_dict(),
-                "feature_config": self.features.to_dict(),
-                "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
-            },
-            path,
-        )
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Teacher:
-        """Rebuild a teacher saved by :meth:`save` (in eval mode)."""
-        from pwave.checkpoint import safe_load
-
-        ckpt = safe_load(path, map_location=map_location)  # weights only, never code
-        if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{path} is not a pwave teacher checkpoint")
-        model = cls.from_config_dict(ckpt["config"])
-        state = ckpt["state_dict"]
-        floats = [v.dtype for v in state.values() if v.is_floating_point()]
-        if floats:  # keep the saved precision (e.g. a float64 teacher stays float64)
-            model.to(floats[0])
-        model.load_state_dict(state)
-        return model.eval()
 
     # --- building blocks ---------------------------------------------------------------
     def condition(self, mel: Tensor) -> Tensor:

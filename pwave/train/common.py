@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Literal
 
 import lightning.pytorch as pl
@@ -424,6 +425,25 @@ class FlowTrainingModule(pl.LightningModule):
             self.guard.load_state_dict(checkpoint["pwave_nonfinite_guard"])
         if "pwave_noise_seed" in checkpoint:
             self.noise_seed = int(checkpoint["pwave_noise_seed"])
+
+    def on_train_end(self) -> None:
+        self.export()
+
+    def export(self, path: str | Path | None = None) -> Path | None:
+        """Save the EMA model with its own ``save`` (default ``<run dir>/<export_name>``).
+
+        Only the global-zero process writes; returns the path written (``None`` elsewhere).
+        """
+        if path is None:
+            if self._trainer is None:
+                raise ValueError("export() outside a Trainer needs a path")
+            path = Path(self.trainer.default_root_dir) / self.export_name
+        if self._trainer is not None and not self.trainer.is_global_zero:
+            return None
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.ema.module.save(path)
+        return path
 
 
 def audio_and_mel(batch) -> tuple[Tensor, Tensor]:

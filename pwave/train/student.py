@@ -15,7 +15,6 @@ events, ``checkpoints/*.ckpt`` and ``student.pt`` -- the EMA student written by
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Literal
 
 import torch
@@ -244,25 +243,6 @@ class StudentModule(FlowTrainingModule):
             "teacher_path": str(self.hparams.get("teacher_path")),
         }
         self.export()
-
-    def on_train_end(self) -> None:
-        self.export()
-
-    def export(self, path: str | Path | None = None) -> Path | None:
-        """Save the EMA student with :meth:`Student.save` (default ``<run dir>/student.pt``).
-
-        Only the global-zero process writes; returns the path written (``None`` elsewhere).
-        """
-        if path is None:
-            if self._trainer is None:
-                raise ValueError("export() outside a Trainer needs a path")
-            path = Path(self.trainer.default_root_dir) / self.export_name
-        if self._trainer is not None and not self.trainer.is_global_zero:
-            return None
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.ema.module.save(path)
-        return path
 
 
 # -- command line (``pwave train student`` / ``python -m pwave.train.student``) ------------------

@@ -243,25 +243,6 @@ class TeacherModule(FlowTrainingModule):
         }
         self.export()
 
-    def on_train_end(self) -> None:
-        self.export()
-
-    def export(self, path: str | Path | None = None) -> Path | None:
-        """Save the EMA teacher with :meth:`Teacher.save` (default ``<run dir>/teacher.pt``).
-
-        Only the global-zero process writes; returns the path written (``None`` elsewhere).
-        """
-        if path is None:
-            if self._trainer is None:
-                raise ValueError("export() outside a Trainer needs a path")
-            path = Path(self.trainer.default_root_dir) / self.export_name
-        if self._trainer is not None and not self.trainer.is_global_zero:
-            return None
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.ema.module.save(path)
-        return path
-
 
 def _plain_hparams(hparams) -> None:
     """Turn config objects in saved hyper-parameters into plain dicts (YAML/TensorBoard)."""
