@@ -384,7 +384,9 @@ def _run(args: argparse.Namespace) -> dict:
     n = args.eval_samples
     data = density.sample(n, gen)
     log_p_teacher = _batched(teacher.log_prob, data)
-    metrics: dict = {"dataset": args.dataset, "config": vars(args).copy()}
+    # The settings, without what the `pwave` CLI adds to the namespace (private, callables).
+    config = {k: v for k, v in vars(args).items() if not k.startswith("_") and not callable(v)}
+    metrics: dict = {"dataset": args.dataset, "config": config}
     metrics["teacher_nll"], metrics["teacher_nll_se"] = _mean_and_se(-log_p_teacher)
     if density.has_log_prob:
         log_p_true = density.log_prob(data.double())

@@ -84,3 +84,19 @@ def test_main_without_density_reports_no_kl(tmp_path, capsys):
     metrics = toy.main(["--output", str(tmp_path), *tiny.split(), "--no-plot"])
     assert metrics["teacher_kl"] is None and math.isfinite(metrics["student_reverse_kl"])
     assert "teacher NLL" in capsys.readouterr().out
+
+
+def test_toy_runs_through_the_pwave_cli(tmp_path):
+    """`pwave toy` (the CLI adds its own entries to the namespace) writes its JSON too."""
+    import json
+
+    from pwave.cli import main
+
+    out = tmp_path / "cli"
+    code = main(
+        ["toy", "--output", str(out), "--teacher-steps", "3", "--student-steps", "3",
+         "--eval-samples", "500", "--time-samples", "200", "--no-plot"]
+    )  # fmt: skip
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["teacher_steps"] == 3
