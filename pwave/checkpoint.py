@@ -149,6 +149,16 @@ class SavableModel:
         model.load_state_dict(state)
         return model.eval()
 
+    @classmethod
+    def from_pretrained(cls, folder: str | os.PathLike, map_location: Any = "cpu"):
+        """Load an export folder of ``pwave export`` (safetensors + ``config.json``, no pickle)."""
+        from pwave.export import ExportError, load_pretrained
+
+        model = load_pretrained(folder, map_location=map_location)
+        if not isinstance(model, cls):
+            raise ExportError(f"{folder} holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
+
 
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()

@@ -97,8 +97,12 @@ def test_student_round_trip_without_torch_load(tmp_path, monkeypatch):
     assert loaded.config == student.config
     mel, z = mel_and_noise()
     assert torch.equal(loaded.sample(mel, z=z), student.sample(mel, z=z))
-    # The synthesis loader recognises the folder too.
+    # The synthesis loader recognises the folder too, and so do the model classes.
     assert isinstance(load_checkpoint(tmp_path / "exp"), Student)
+    again = Student.from_pretrained(tmp_path / "exp")
+    assert torch.equal(again.sample(mel, z=z), student.sample(mel, z=z))
+    with pytest.raises(ExportError, match="holds a Student, not a Teacher"):
+        Teacher.from_pretrained(tmp_path / "exp")
 
 
 def test_teacher_round_trip_keeps_float64(tmp_path, monkeypatch):
