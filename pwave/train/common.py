@@ -426,6 +426,9 @@ class FlowTrainingModule(pl.LightningModule):
         if "pwave_noise_seed" in checkpoint:
             self.noise_seed = int(checkpoint["pwave_noise_seed"])
 
+    #: File name of the exported EMA model in the run folder (``None``: no export).
+    export_name: str | None = None
+
     def on_train_end(self) -> None:
         self.export()
 
@@ -435,6 +438,8 @@ class FlowTrainingModule(pl.LightningModule):
         Only the global-zero process writes; returns the path written (``None`` elsewhere).
         """
         if path is None:
+            if self.export_name is None:
+                return None
             if self._trainer is None:
                 raise ValueError("export() outside a Trainer needs a path")
             path = Path(self.trainer.default_root_dir) / self.export_name
