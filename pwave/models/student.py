@@ -43,16 +43,14 @@ from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from pwave.audio.config import FeatureConfig
-from pwave.checkpoint import SavableModel
 from pwave.flows.base import sum_except_batch
 from pwave.flows.distributions import affine_forward, make_base
+from pwave.models.flow_model import WaveNetFlowModel
 from pwave.models.incremental import IncrementalWaveNet
-from pwave.models.teacher import bounded_log_scale, unbounded_log_scale
-from pwave.models.upsampler import MelUpsampler, check_upsample_factors
-from pwave.models.wavenet import WaveNet, shift_right
+from pwave.models.upsampler import check_upsample_factors
 
 CHECKPOINT_FORMAT = "pwave.student"
 
@@ -222,7 +220,7 @@ class StudentOutput(NamedTuple):
     flow_log_scales: list[Tensor]
 
 
-class Student(SavableModel, nn.Module):
+class Student(WaveNetFlowModel):
     """WaveNet IAF over time conditioned on mel; see the module docstring for the math.
 
     Shapes: ``mel [B, n_mels, frames + 2 * mel_context_frames]``, noise and audio
@@ -231,52 +229,11 @@ class Student(SavableModel, nn.Module):
 
     CHECKPOINT_FORMAT = CHECKPOINT_FORMAT
 
+    config_class = StudentConfig
+
     def __init__(self, config: StudentConfig | None = None):
-        super().__init__()
-        self.config = config = StudentConfig() if config is None else config
-        feats = config.features
-        self.upsampler = MelUpsampler(
-            n_mels=feats.n_mels,
-            hop_length=feats.hop_length,
-            upsample_factors=config.upsample_factors,
-            cond_channels=config.cond_channels,
-            context_frames=config.mel_context_frames,
-        )
-        self.wavenets = nn.ModuleList(
-            WaveNet(
-                in_channels=1,
-                out_channels=2,
-                residual_channels=config.residual_channels,
-                gate_channels=config.gate_channels,
-                skip_channels=config.skip_channels,
-                kernel_size=config.kernel_size,
-                layers=layers,
-                cycles=cycles,
-                cond_channels=config.cond_channels,
-                use_weight_norm=config.use_weight_norm,
-            )
-            for layers, cycles in zip(config.flow_layers, config.flow_cycles)
-        )
-        raw = unbounded_log_scale(
-            config.init_log_scale / config.num_flows, config.log_scale_min, config.log_scale_max
-        )
-        with torch.no_grad():
-            for net in self.wavenets:
-                net.head_out.bias[1] = raw
-        self.base = make_base(config.base)
-
-    # --- construction / checkpoints ------------------------------------------------------
-    @classmethod
-    def from_config_dict(cls, d: dict[str, Any]) -> Student:
-        return cls(StudentConfig.from_dict(d))
-
-    @property
-    def features(self) -> FeatureConfig:
-        return self.config.features
-
-    @property
-    def num_flows(self) -> int:
-        return len(self.wavenets)
+        config = StudentConfig() if config is None else config
+        super().__init__(config, list(zip(config.flow_layers, config.flow_cycles)))
 
     @property
     def receptive_field(self) -> int:
@@ -284,23 +241,9 @@ class Student(SavableModel, nn.Module):
         return 1 + sum(net.receptive_field for net in self.wavenets)
 
     # --- building blocks ---------------------------------------------------------------
-    def condition(self, mel: Tensor) -> Tensor:
-        """Upsample mel ``[B, n_mels, frames + 2 ctx]`` to ``[B, C_cond, frames * hop]``."""
-        return self.upsampler(mel)
-
     def num_samples(self, mel: Tensor) -> int:
         """Audio length ``T`` that ``mel`` describes."""
         return self.upsampler.num_samples(mel.shape[-1])
-
-    def split_params(self, out: Tensor) -> tuple[Tensor, Tensor]:
-        """WaveNet output ``[B, 2, ...]`` -> ``(mu, log_scale)`` each ``[B, ...]`` (bounded)."""
-        c = self.config
-        return out[:, 0], bounded_log_scale(out[:, 1], c.log_scale_min, c.log_scale_max)
-
-    def flow_params(self, k: int, y: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
-        """``(mu, log_scale)`` ``[B, T]`` of flow ``k`` given its **input** ``y [B, T]``
-        (parallel; column ``t`` depends on ``y[:, :t]`` only)."""
-        return self.split_params(self.wavenets[k](shift_right(y).unsqueeze(1), cond))
 
     def noise(
         self,

@@ -33,15 +33,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from pwave.audio.config import FeatureConfig
-from pwave.checkpoint import SavableModel
 from pwave.flows.base import soft_clamp, sum_except_batch
 from pwave.flows.distributions import affine_inverse, make_base
+from pwave.models.flow_model import WaveNetFlowModel
 from pwave.models.incremental import sample_cached, sample_naive
-from pwave.models.upsampler import MelUpsampler, check_upsample_factors
-from pwave.models.wavenet import WaveNet, shift_right
+from pwave.models.upsampler import check_upsample_factors
 
 CHECKPOINT_FORMAT = "pwave.teacher"
 #: Width of one 16-bit quantisation bin for audio in [-1, 1].
@@ -196,7 +195,7 @@ def unbounded_log_scale(value: float, low: float, high: float) -> float:
     return centre + half * math.atanh((value - centre) / half)
 
 
-class Teacher(SavableModel, nn.Module):
+class Teacher(WaveNetFlowModel):
     """WaveNet MAF over time conditioned on mel; see the module docstring for the math.
 
     Shapes: ``audio [B, T]``, ``mel [B, n_mels, frames + 2 * mel_context_frames]`` with
@@ -205,48 +204,11 @@ class Teacher(SavableModel, nn.Module):
 
     CHECKPOINT_FORMAT = CHECKPOINT_FORMAT
 
+    config_class = TeacherConfig
+
     def __init__(self, config: TeacherConfig | None = None):
-        super().__init__()
-        self.config = config = TeacherConfig() if config is None else config
-        feats = config.features
-        self.upsampler = MelUpsampler(
-            n_mels=feats.n_mels,
-            hop_length=feats.hop_length,
-            upsample_factors=config.upsample_factors,
-            cond_channels=config.cond_channels,
-            context_frames=config.mel_context_frames,
-        )
-        self.wavenets = nn.ModuleList(
-            WaveNet(
-                in_channels=1,
-                out_channels=2,
-                residual_channels=config.residual_channels,
-                gate_channels=config.gate_channels,
-                skip_channels=config.skip_channels,
-                kernel_size=config.kernel_size,
-                layers=config.layers,
-                cycles=config.cycles,
-                cond_channels=config.cond_channels,
-                use_weight_norm=config.use_weight_norm,
-            )
-            for _ in range(config.num_flows)
-        )
-        raw = unbounded_log_scale(
-            config.init_log_scale / config.num_flows, config.log_scale_min, config.log_scale_max
-        )
-        with torch.no_grad():
-            for net in self.wavenets:
-                net.head_out.bias[1] = raw
-        self.base = make_base(config.base)
-
-    # --- construction / checkpoints ------------------------------------------------------
-    @classmethod
-    def from_config_dict(cls, d: dict[str, Any]) -> Teacher:
-        return cls(TeacherConfig.from_dict(d))
-
-    @property
-    def features(self) -> FeatureConfig:
-        return self.config.features
+        config = TeacherConfig() if config is None else config
+        super().__init__(config, [(config.layers, config.cycles)] * config.num_flows)
 
     @property
     def receptive_field(self) -> int:
@@ -254,21 +216,6 @@ class Teacher(SavableModel, nn.Module):
         return self.wavenets[0].receptive_field
 
     # --- building blocks ---------------------------------------------------------------
-    def condition(self, mel: Tensor) -> Tensor:
-        """Upsample mel ``[B, n_mels, frames + 2 ctx]`` to ``[B, C_cond, frames * hop]``."""
-        return self.upsampler(mel)
-
-    def split_params(self, out: Tensor) -> tuple[Tensor, Tensor]:
-        """WaveNet output ``[B, 2, ...]`` -> ``(mu, log_scale)`` each ``[B, ...]`` (bounded)."""
-        c = self.config
-        return out[:, 0], bounded_log_scale(out[:, 1], c.log_scale_min, c.log_scale_max)
-
-    def flow_params(self, k: int, y: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
-        """``(mu, log_scale)`` ``[B, T]`` of flow ``k`` given its output ``y [B, T]`` (parallel;
-        column ``t`` depends on ``y[:, :t]`` only)."""
-        out = self.wavenets[k](shift_right(y).unsqueeze(1), cond)
-        return self.split_params(out)
-
     def _check_lengths(self, audio: Tensor, cond: Tensor) -> None:
         if audio.dim() != 2:
             raise ValueError(f"audio must be [B, T], got {tuple(audio.shape)}")
