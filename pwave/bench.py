@@ -124,40 +124,37 @@ def _config_from_yaml(path: str, kind: str) -> dict[str, Any]:
     return data
 
 
+def _resolve(model_cls, presets: dict, kind: str, config: str, checkpoint: str | None):
+    """A float32 eval-mode model from a checkpoint, a preset name or a YAML file."""
+    if checkpoint:
+        return model_cls.load(checkpoint).float().eval()
+    if config in presets:
+        cfg = presets[config]()
+    elif os.path.exists(config):
+        cfg = model_cls.config_class.from_dict(_config_from_yaml(config, kind))
+    else:
+        raise ValueError(f"--{kind}-config {config!r} is neither demo|paper|tiny nor a file")
+    return model_cls(cfg).float().eval()
+
+
 def resolve_teacher(config: str = "demo", checkpoint: str | None = None) -> Teacher:
     """A float32 eval-mode teacher from a checkpoint, a preset name or a YAML file."""
-    if checkpoint:
-        return Teacher.load(checkpoint).float().eval()
     presets = {
         "demo": TeacherConfig.demo,
         "paper": TeacherConfig.paper,
         "tiny": tiny_teacher_config,
     }
-    if config in presets:
-        cfg = presets[config]()
-    elif os.path.exists(config):
-        cfg = TeacherConfig.from_dict(_config_from_yaml(config, "teacher"))
-    else:
-        raise ValueError(f"--teacher-config {config!r} is neither demo|paper|tiny nor a file")
-    return Teacher(cfg).float().eval()
+    return _resolve(Teacher, presets, "teacher", config, checkpoint)
 
 
 def resolve_student(config: str = "demo", checkpoint: str | None = None) -> Student:
     """A float32 eval-mode student from a checkpoint, a preset name or a YAML file."""
-    if checkpoint:
-        return Student.load(checkpoint).float().eval()
     presets = {
         "demo": StudentConfig.demo,
         "paper": StudentConfig.paper,
         "tiny": tiny_student_config,
     }
-    if config in presets:
-        cfg = presets[config]()
-    elif os.path.exists(config):
-        cfg = StudentConfig.from_dict(_config_from_yaml(config, "student"))
-    else:
-        raise ValueError(f"--student-config {config!r} is neither demo|paper|tiny nor a file")
-    return Student(cfg).float().eval()
+    return _resolve(Student, presets, "student", config, checkpoint)
 
 
 def describe_model(model: Teacher | Student, name: str) -> dict[str, Any]:
