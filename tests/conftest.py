@@ -95,3 +95,15 @@ def prepared_demo(tmp_path_factory) -> Path:
         log=None,
     )
     return out
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_intra_op_thread():
+    """The suite's models are tiny: one intra-op thread is faster than two and immune to
+    OpenMP stalls on a shared CPU (the setting is restored after the session)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

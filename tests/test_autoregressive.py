@@ -21,14 +21,9 @@ DTYPE = torch.float64
 
 
 @pytest.fixture(autouse=True)
-def _seed_and_one_thread():
-    """Default initialisations draw from the global generator: make them reproducible.
-    The tensors here are tiny: one intra-op thread avoids oversubscribing a busy machine."""
+def _seed():
+    """Default initialisations draw from the global generator: make them reproducible."""
     torch.manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _perturb(module: torch.nn.Module, seed: int, scale: float = 0.5) -> None:

@@ -36,15 +36,6 @@ cuda = pytest.mark.cuda
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads; one avoids OpenMP stalls on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _perturb(module: torch.nn.Module, seed: int, scale: float = 0.3) -> None:
     """Move every parameter away from its (near-zero-output) initialisation."""
     g = torch.Generator().manual_seed(seed)

@@ -71,15 +71,6 @@ CASES: dict[str, Case] = {
 DIMS = [2, 5]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors: one intra-op thread avoids thread-pool contention on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def perturb(flow: Flow, generator: torch.Generator, scale: float = 0.5) -> None:
     """Move every parameter away from its (near-identity) initialisation."""
     with torch.no_grad():

@@ -158,14 +158,6 @@ TINY_FEATURES = FeatureConfig(
 DT = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny_teacher(base: str = "gaussian", seed: int = 10, head_std: float = 0.2) -> Teacher:
     torch.manual_seed(seed)
     cfg = TeacherConfig(

@@ -39,14 +39,6 @@ FEATURES = FeatureConfig(
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def randomise(model, seed: int):
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():

@@ -39,16 +39,6 @@ FEATURES = FeatureConfig(SR, 256, HOP, 256, N_MELS, fmax=8000.0)
 BAD, GOOD, ANY = "bad", "good", "any"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: tiny models gain nothing from more, and spinning threads crawl
-    on a shared, loaded CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _wav_bytes(tmp: Path, audio: np.ndarray, sr: int = SR, subtype: str = "PCM_16") -> bytes:
     sf.write(tmp, audio, sr, subtype=subtype)
     data = tmp.read_bytes()

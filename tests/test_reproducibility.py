@@ -26,16 +26,6 @@ ROOT = Path(__file__).resolve().parents[1]
 FEATURES = FeatureConfig(16000, 256, 64, 256, 20, fmax=8000.0)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: tiny models gain nothing from more, and spinning threads crawl
-    on a shared, loaded CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _teacher(seed: int, features: FeatureConfig = FEATURES, randomize: bool = True) -> Teacher:
     torch.manual_seed(seed)
     cfg = TeacherConfig(

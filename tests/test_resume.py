@@ -37,16 +37,6 @@ STEPS = 12  # N: the fixed later step both runs reach
 EVERY = 2  # checkpoint interval (steps)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: tiny models gain nothing from more, and spinning threads crawl
-    on a shared, loaded CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 # A test-only callback: appends {step, loss, ids, starts} per optimizer step to a JSONL file,
 # sends itself a signal at a given step, and sleeps a little when asked (so that a SIGKILL
 # reliably lands mid-run).

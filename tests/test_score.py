@@ -33,14 +33,6 @@ FEATURES = FeatureConfig(
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny_teacher(num_flows: int = 1, seed: int = 0) -> Teacher:
     torch.manual_seed(seed)
     cfg = TeacherConfig(

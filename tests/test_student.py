@@ -19,15 +19,6 @@ TINY_FEATURES = FeatureConfig(
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny sequential loops are much faster (and fairer to a shared machine) on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny_config(base: str = "gaussian", **kw) -> StudentConfig:
     return StudentConfig(
         features=TINY_FEATURES,

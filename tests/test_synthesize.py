@@ -87,14 +87,6 @@ def tiny_teacher(seed: int = 0) -> Teacher:
     return teacher.eval()
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tone(n: int, sr: int = SR, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     t = np.arange(n) / sr

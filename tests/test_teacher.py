@@ -12,15 +12,6 @@ from pwave.models.teacher import Teacher, TeacherConfig
 DT = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny models: intra-op threads only add contention on a shared CPU (restored after)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 HOP = 8
 
 

@@ -13,15 +13,6 @@ from pwave.models.wavenet import WaveNet, shift_right
 DT = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny models: intra-op threads only add contention on a shared CPU (restored after)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def make_net(kernel_size=3, layers=4, cycles=2, cond_channels=3, seed=0, **kw) -> WaveNet:
     """A tiny WaveNet whose output head is randomised (not near zero) so tests can fail."""
     torch.manual_seed(seed)
