@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -22,6 +23,8 @@ from pwave.models.cuda_graph import (
 )
 from pwave.models.fused import (
     FastStudentSampler,
+    TimeMajorPlan,
+    TimeMajorWorkspace,
     fold_log_scale_bounds,
     fuse_wavenet,
     fused_gate,
@@ -118,6 +121,24 @@ def test_time_major_wavenet_equals_reference(cond_channels, kernel_size, layers,
     assert fw.receptive_field == net.receptive_field
 
 
+def test_one_workspace_serves_nets_of_different_depths_and_batches():
+    """Reused buffers must not leak state between calls: each call equals a fresh run."""
+    nets = [_wavenet(4, 3, 2, 1, seed=7), _wavenet(4, 3, 6, 2, seed=8)]
+    plans = [TimeMajorPlan.from_fused(fuse_wavenet(net)) for net in nets]
+    workspace = TimeMajorWorkspace(max(p.fused.max_pad for p in plans))
+    g = torch.Generator().manual_seed(9)
+    for batch in (2, 2, 3):
+        for net, plan in zip(nets, plans):
+            x = torch.randn(batch, 1, 33, generator=g, dtype=torch.float64)
+            c = torch.randn(batch, 4, 33, generator=g, dtype=torch.float64)
+            with torch.no_grad():
+                ref = net(x, c)
+            out = wavenet_time_major(plan, x.permute(2, 0, 1), c.permute(2, 0, 1), workspace)
+            torch.testing.assert_close(out.permute(1, 2, 0), ref, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="max_pad"):
+        wavenet_time_major(plans[1], x.permute(2, 0, 1), c.permute(2, 0, 1), TimeMajorWorkspace(1))
+
+
 def test_fold_log_scale_bounds_gives_the_bounded_log_scale():
     net = _wavenet(4, 3, 3, 1)
     g = torch.Generator().manual_seed(3)
@@ -145,6 +166,19 @@ def test_fast_student_equals_reference_sample():
     low = FastStudentSampler(student.float(), dtype=torch.bfloat16)(mel.float(), z.float())
     assert low.dtype == torch.float32
     assert (low - ref.float()).abs().max() < 0.05 * ref.abs().max() + 1e-3
+
+
+def test_compiled_fast_student_equals_eager_on_cpu():
+    """``torch.compile`` traces the workspace logic (inductor's C++ backend on a CPU)."""
+    student = _tiny_student(dtype=torch.float32)
+    g = torch.Generator().manual_seed(10)
+    mel = torch.randn(1, 8, 4, generator=g)
+    z = torch.randn(1, 64, generator=g)
+    if shutil.which("g++") is None and shutil.which("c++") is None:
+        pytest.skip("inductor needs a C++ compiler on a CPU")
+    eager = FastStudentSampler(student)(mel, z)
+    compiled = FastStudentSampler(student, compile=True)(mel, z)
+    torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-6)
 
 
 # --------------------------------------------------------------------------------------

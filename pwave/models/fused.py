@@ -24,7 +24,14 @@ fewer, larger operations:
   one in-place GEMM with ``beta = sqrt(1/2)`` (the constant folded into ``W_r``), and the
   skip sum is accumulated by the skip GEMMs themselves (``beta = 1``), with all skip biases
   summed into one vector added once; the head's ``1/sqrt(layers)`` is folded into its first
-  matrix (``relu(c s) = c relu(s)`` for ``c > 0``).
+  matrix (``relu(c s) = c relu(s)`` for ``c > 0``). That is the form of
+  :class:`FusedWaveNet`, which the cached step uses. The parallel pass goes one step
+  further (:class:`TimeMajorPlan`): with the residual stream kept rescaled by
+  ``sqrt(2)^i`` both updates are plain accumulations, so the residual stream and the skip
+  sum share one buffer and each layer updates both with a single GEMM whose biases ride on
+  a column of ones.
+* **No allocation per layer**: the parallel pass writes into the buffers of a
+  :class:`TimeMajorWorkspace` shared by all flows of the student.
 * **Folded output affine**: the soft clamp of the log-scale,
   ``s = h \tanh((raw - m) / h) + m``, needs ``(raw - m) / h``; that affine map is folded into
   the last matrix (:func:`fold_output_affine`).
@@ -54,6 +61,9 @@ __all__ = [
     "fused_gate",
     "gate_halves",
     "wavenet_time_major",
+    "TimeMajorPlan",
+    "TimeMajorLayer",
+    "TimeMajorWorkspace",
     "FastStudentSampler",
 ]
 
@@ -260,45 +270,162 @@ def gate_halves(pre: Tensor, f: Tensor, g: Tensor, form: str, out: Tensor | None
     raise ValueError(f"unknown gate form {form!r}; use one of {GATE_FORMS}")
 
 
-def wavenet_time_major(fw: FusedWaveNet, x: Tensor, cond: Tensor | None = None) -> Tensor:
+@dataclass
+class TimeMajorLayer:
+    """One layer of a :class:`TimeMajorPlan` (matrices ``[in, out]``).
+
+    Attributes:
+        dilation: ``d``.
+        taps: ``[k, R, G]``, :attr:`FusedLayer.taps` times ``sqrt(1/2)^i`` (layer ``i``
+            reads the rescaled residual stream, see :class:`TimeMajorPlan`).
+        bias: ``[G]``; cond: ``[C_cond, G]`` or ``None`` (as in :class:`FusedLayer`).
+        out: ``[G/2 + 1, R + S]`` (``[G/2 + 1, S]`` for the last layer): the residual and
+            skip projections side by side, their biases as the last row (multiplied by a
+            constant column of ones).
+    """
+
+    dilation: int
+    taps: Tensor
+    bias: Tensor
+    cond: Tensor | None
+    out: Tensor
+
+
+@dataclass
+class TimeMajorPlan:
+    r"""The weights :func:`wavenet_time_major` runs, derived from a :class:`FusedWaveNet`.
+
+    The residual stream is kept rescaled, :math:`\tilde h_i = h_i / \sqrt{1/2}^{\,i}`, so
+    the update :math:`h_{i+1} = \sqrt{1/2}\,(h_i + W_r g_i + b_r)` becomes a plain
+    accumulation :math:`\tilde h_{i+1} = \tilde h_i + \sqrt{1/2}^{\,-(i+1)} (W_r g_i +
+    b_r)`, exactly like the skip sum. Both then live side by side in one ``[T B, R + S]``
+    buffer and each layer updates them with *one* GEMM (``beta = 1``) whose bias row rides
+    on a column of ones appended to the gate output; layer ``i``'s taps carry the factor
+    :math:`\sqrt{1/2}^{\,i}` back. The summed skip bias sits in layer 0's bias row.
+    """
+
+    fused: FusedWaveNet
+    layers: list[TimeMajorLayer]
+
+    @classmethod
+    def from_fused(cls, fw: FusedWaveNet) -> TimeMajorPlan:
+        layers = []
+        for i, ly in enumerate(fw.layers):
+            skip_bias = fw.skip_bias if i == 0 else torch.zeros_like(fw.skip_bias)
+            out = torch.cat([ly.skip, skip_bias[None]])
+            if ly.res is not None:
+                res = torch.cat([ly.res, ly.res_bias[None]]) * SQRT_HALF ** (-(i + 1))
+                out = torch.cat([res, out], 1)
+            layers.append(
+                TimeMajorLayer(
+                    dilation=ly.dilation,
+                    taps=(ly.taps * SQRT_HALF**i).contiguous(),
+                    bias=ly.bias,
+                    cond=ly.cond,
+                    out=out.contiguous(),
+                )
+            )
+        return cls(fused=fw, layers=layers)
+
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None):
+        """A copy with every tensor moved/cast (``None`` keeps the current one)."""
+        layers = [
+            replace(
+                ly,
+                **{
+                    name: None if t is None else t.to(device=device, dtype=dtype)
+                    for name in ("taps", "bias", "cond", "out")
+                    for t in [getattr(ly, name)]
+                },
+            )
+            for ly in self.layers
+        ]
+        return TimeMajorPlan(fused=self.fused.to(device=device, dtype=dtype), layers=layers)
+
+
+class TimeMajorWorkspace:
+    """Reusable buffers for :func:`wavenet_time_major` (no per-layer allocation).
+
+    Fresh multi-megabyte tensors cost page faults on every call on a CPU (a new
+    ``[T B, G]`` float32 output made an ``addmm`` several times slower than writing into an
+    existing one), so the sampler keeps one workspace for all of its flows.
+
+    Args:
+        pad: rows of zero causal padding above the residual stream; at least the
+            :attr:`FusedWaveNet.max_pad` of every net run with it.
+    """
+
+    def __init__(self, pad: int):
+        self.pad = pad
+        self._key: tuple | None = None
+
+    def buffers(self, T: int, B: int, fw: FusedWaveNet, like: Tensor) -> tuple[Tensor, ...]:
+        """``(stream [pad + T, B, R + S], pre [T B, G], gated [T B, G/2 + 1])`` for these sizes;
+        the padding rows of ``stream`` are zero and the last column of ``gated`` is one."""
+        R, S, G = fw.residual_channels, fw.skip_channels, fw.gate_channels
+        if fw.max_pad > self.pad:
+            raise ValueError(f"workspace pad {self.pad} < the net's max_pad {fw.max_pad}")
+        key = (T, B, R, S, G, like.dtype, like.device)
+        if key != self._key:
+            self._key = key
+            self.stream = like.new_zeros(self.pad + T, B, R + S)
+            self.pre = like.new_empty(T * B, G)
+            self.gated = like.new_empty(T * B, G // 2 + 1)
+            self.gated[:, -1] = 1
+        return self.stream, self.pre, self.gated
+
+
+def wavenet_time_major(
+    net: FusedWaveNet | TimeMajorPlan,
+    x: Tensor,
+    cond: Tensor | None = None,
+    workspace: TimeMajorWorkspace | None = None,
+) -> Tensor:
     """Parallel pass in time-major layout (inference: no autograd needed).
 
     Args:
-        fw: folded weights from :func:`fuse_wavenet`.
+        net: folded weights from :func:`fuse_wavenet`, or a :class:`TimeMajorPlan` of them
+            (built on the fly from the former).
         x: ``[T, B, C_in]`` input (shifted by the caller if strict causality is needed).
         cond: ``[T, B, C_cond]`` conditioning, or ``None`` for an unconditioned net.
+        workspace: buffers to reuse between calls (a fresh one when ``None``).
 
     Returns:
         ``[T, B, C_out]`` equal to ``net(x.permute(1, 2, 0), cond.permute(1, 2, 0))``
         permuted back (up to rounding), computed in ``x``'s dtype.
+
+    Per layer: ``k + 1`` GEMMs into the pre-activation, the fused gate, and one GEMM that
+    updates the residual stream and the skip sum together (see :class:`TimeMajorPlan`).
     """
+    plan = net if isinstance(net, TimeMajorPlan) else TimeMajorPlan.from_fused(net)
+    fw = plan.fused
     T, B, _ = x.shape
     N = T * B
     R, k = fw.residual_channels, fw.kernel_size
-    P = fw.max_pad
-    hpad = x.new_zeros(P + T, B, R)
-    h = hpad[P:].view(N, R)  # rows P.. hold the current residual stream; rows < P stay zero
-    h.copy_(torch.addmm(fw.input_bias, x.reshape(N, -1), fw.input_weight))
+    H = fw.gate_channels // 2
+    ws = workspace if workspace is not None else TimeMajorWorkspace(fw.max_pad)
+    stream, pre, gated = ws.buffers(T, B, fw, x)
+    P = ws.pad
+    width = stream.shape[-1]
+    both = stream[P:].view(N, width)  # rows P.. : [rescaled residual stream | skip sum]
+    both[:, R:].zero_()
+    torch.addmm(fw.input_bias, x.reshape(N, -1), fw.input_weight, out=both[:, :R])
     cond2d = None if cond is None else cond.reshape(N, -1)
-    skips = None
-    for layer in fw.layers:
+    filt, gate, g = pre[:, :H], pre[:, H:], gated[:, :H]
+    for layer in plan.layers:
         d = layer.dilation
         if cond2d is not None:
-            pre = torch.addmm(layer.bias, cond2d, layer.cond)
+            torch.addmm(layer.bias, cond2d, layer.cond, out=pre)
         else:
-            pre = layer.bias.expand(N, -1).clone()
+            pre.copy_(layer.bias.expand(N, -1))
         for j in range(k):
             off = (k - 1 - j) * d
-            pre.addmm_(hpad[P - off : P - off + T].view(N, R), layer.taps[j])
-        g = fused_gate(pre, fw.gate)
-        if skips is None:
-            skips = torch.addmm(fw.skip_bias, g, layer.skip)
-        else:
-            skips.addmm_(g, layer.skip)
-        if layer.res is not None:
-            h.addmm_(g, layer.res, beta=SQRT_HALF).add_(layer.res_bias)
-    y = torch.relu(skips)
-    y = torch.relu(torch.addmm(fw.head_bias1, y, fw.head1))
+            pre.addmm_(stream[P - off : P - off + T].view(N, width)[:, :R], layer.taps[j])
+        gate_halves(pre, filt, gate, fw.gate, out=g)
+        target = both if layer.out.shape[1] == width else both[:, R:]
+        target.addmm_(gated, layer.out)
+    y = torch.relu(both[:, R:])
+    y = torch.relu_(torch.addmm(fw.head_bias1, y, fw.head1))
     return torch.addmm(fw.head_bias2, y, fw.head2).view(T, B, -1)
 
 
@@ -333,10 +460,10 @@ class FastStudentSampler:
         c = student.config
         self.half_range = 0.5 * (c.log_scale_max - c.log_scale_min)
         self.exp_centre = math.exp(0.5 * (c.log_scale_max + c.log_scale_min))
-        self.nets = [
-            fold_log_scale_bounds(fuse_wavenet(net, gate), c.log_scale_min, c.log_scale_max).to(
-                dtype=self.dtype
-            )
+        self.plans = [
+            TimeMajorPlan.from_fused(
+                fold_log_scale_bounds(fuse_wavenet(net, gate), c.log_scale_min, c.log_scale_max)
+            ).to(dtype=self.dtype)
             for net in student.wavenets
         ]
         self._run = torch.compile(self._generate, dynamic=False) if compile else self._generate
@@ -346,9 +473,10 @@ class FastStudentSampler:
         B = z.shape[0]
         cond_tb = cond.permute(2, 0, 1).to(self.dtype).contiguous()  # [T, B, C]
         y = z.t().contiguous()  # [T, B], flow state in the noise's dtype
-        for fw in self.nets:
+        workspace = TimeMajorWorkspace(max(plan.fused.max_pad for plan in self.plans))
+        for plan in self.plans:
             shifted = torch.cat([y.new_zeros(1, B), y[:-1]]).to(self.dtype).unsqueeze(-1)
-            out = wavenet_time_major(fw, shifted, cond_tb).to(y.dtype)
+            out = wavenet_time_major(plan, shifted, cond_tb, workspace).to(y.dtype)
             mu, u = out[..., 0], out[..., 1]
             y = torch.addcmul(
                 mu, y, torch.exp(torch.tanh(u) * self.half_range), value=self.exp_centre
