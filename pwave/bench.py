@@ -18,12 +18,13 @@ batch size:
 * **teacher density** and **student sample+logq** -- the two halves of a distillation step
   (forward passes with autograd recording, as in training).
 
-Each case: warm-up calls, then ``--repeats`` timed calls (CUDA synchronised around each);
-the median is reported, with peak memory (CUDA: ``max_memory_allocated``; CPU: the
-process's peak resident set size so far). Outputs: a table on the terminal (samples/s,
-x real time at the model's sample rate, speed-up vs the naive teacher at the same batch),
-``bench.json`` and ``bench.png`` (log-axis bar chart) in ``--output``, and a few lines
-stating the project's speed bars and whether this run meets them (information only).
+Each case: warm-up calls, then ``--repeats`` timed calls (CUDA synchronised around each),
+continued until they add up to ``--min-time`` seconds; the median is reported, with peak
+memory (CUDA: ``max_memory_allocated``; CPU: the process's peak resident set size so far).
+Outputs: a table on the terminal (samples/s, x real time at the model's sample rate,
+speed-up vs the naive teacher at the same batch), ``bench.json`` and ``bench.png``
+(log-axis bar chart) in ``--output``, and a few lines stating the project's speed bars and
+whether this run meets them (information only).
 
 Example (CPU, demo sizes)::
 
@@ -211,10 +212,19 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+MAX_REPEATS = 1000
+
+
 def time_call(
-    fn: Callable[[], Any], device: torch.device, warmup: int, repeats: int
+    fn: Callable[[], Any],
+    device: torch.device,
+    warmup: int,
+    repeats: int,
+    min_time: float = 1.0,
 ) -> tuple[list[float], Any, float | None]:
-    """Call ``fn`` ``warmup`` times, then time ``repeats`` calls (synchronised on CUDA).
+    """Call ``fn`` ``warmup`` times, then time at least ``repeats`` calls (synchronised on
+    CUDA), and more until the timed calls add up to ``min_time`` seconds (at most
+    :data:`MAX_REPEATS`): a short case gets enough calls for a stable median.
 
     Returns ``(seconds per call, last output, peak CUDA memory in MiB or None)``.
     """
@@ -224,8 +234,8 @@ def time_call(
     _sync(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    times = []
-    for _ in range(max(1, repeats)):
+    times: list[float] = []
+    while len(times) < max(1, repeats) or (sum(times) < min_time and len(times) < MAX_REPEATS):
         _sync(device)
         start = time.perf_counter()
         out = fn()
@@ -299,6 +309,7 @@ class BenchSettings:
     teacher_seconds: float | None = None
     naive_seconds: float = 0.02
     repeats: int = 3
+    min_time: float = 1.0
     warmup: int = 1
     device: str = "auto"
     dtypes: list[str] = field(default_factory=lambda: ["float32"])
@@ -607,7 +618,7 @@ def run_benchmark(s: BenchSettings, command: str | None = None) -> dict[str, Any
         )
         try:
             fn = case.make()
-            times, out, peak = time_call(fn, device, s.warmup, s.repeats)
+            times, out, peak = time_call(fn, device, s.warmup, s.repeats, s.min_time)
         except Exception as err:  # a failing case (e.g. no compiler) must not end the run
             r.status = f"failed: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
             results.append(r)
@@ -962,6 +973,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="samples timed for the naive sampler, at steady state (default 0.02 s)",
     )
     r.add_argument("--repeats", type=int, default=3, help="timed calls per case (median)")
+    r.add_argument(
+        "--min-time",
+        type=float,
+        default=1.0,
+        help="keep timing a case beyond --repeats until its timed calls add up to this many "
+        "seconds (short cases get a stabler median; 0: exactly --repeats)",
+    )
     r.add_argument("--warmup", type=int, default=1, help="untimed calls per case first")
     r.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     r.add_argument(
@@ -996,6 +1014,7 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
         teacher_seconds=args.teacher_seconds,
         naive_seconds=args.naive_seconds,
         repeats=args.repeats,
+        min_time=args.min_time,
         warmup=args.warmup,
         device=args.device,
         dtypes=list(args.dtypes),

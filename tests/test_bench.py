@@ -301,6 +301,8 @@ def test_bench_end_to_end_writes_json_and_png(tmp_path, capsys):
             "0.002",
             "--repeats",
             "1",
+            "--min-time",
+            "0",
             "--warmup",
             "1",
             "--device",
@@ -324,6 +326,27 @@ def test_bench_end_to_end_writes_json_and_png(tmp_path, capsys):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
 
 
+def test_time_call_repeats_until_min_time(monkeypatch):
+    """At least ``repeats`` calls, then more until ``min_time`` is reached (capped)."""
+    clock = [0.0]
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
+
+    def tick():  # each call takes 0.1 s of the fake clock
+        clock[0] += 0.1
+        return clock[0]
+
+    cpu = torch.device("cpu")
+    times, _, _ = bench.time_call(tick, cpu, warmup=2, repeats=3, min_time=0.0)
+    assert len(times) == 3
+    times, _, _ = bench.time_call(tick, cpu, warmup=0, repeats=3, min_time=0.95)
+    assert len(times) == 10 and sum(times) >= 0.95
+    times, _, _ = bench.time_call(tick, cpu, warmup=0, repeats=20, min_time=0.5)
+    assert len(times) == 20
+    monkeypatch.setattr(bench, "MAX_REPEATS", 4)
+    times, _, _ = bench.time_call(tick, cpu, warmup=0, repeats=1, min_time=100.0)
+    assert len(times) == 4
+
+
 def test_bench_records_a_failing_case_instead_of_crashing(monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("no compiler here")
@@ -335,6 +358,7 @@ def test_bench_records_a_failing_case_instead_of_crashing(monkeypatch):
         seconds=0.005,
         naive_seconds=0.001,
         repeats=1,
+        min_time=0.0,
         warmup=0,
         device="cpu",
         cases=["student"],
@@ -409,6 +433,7 @@ def test_bench_runs_on_cuda(tmp_path):
         seconds=0.01,
         naive_seconds=0.002,
         repeats=1,
+        min_time=0.0,
         warmup=1,
         device="cuda",
         dtypes=["float32", "bfloat16"],
