@@ -7,7 +7,7 @@ import torch
 from torch.autograd.functional import jacobian
 
 from pwave.models.incremental import IncrementalWaveNet
-from pwave.models.upsampler import MelUpsampler, check_upsample_factors
+from pwave.models.upsampler import MelUpsampler, check_upsample_factors, repeat_then_smooth
 from pwave.models.wavenet import WaveNet, shift_right
 
 DT = torch.float64
@@ -163,6 +163,29 @@ def test_upsampler_length_and_alignment(context):
     assert diff[f * hop : (f + 1) * hop].min() > 0
     lo, hi = (f - context) * hop - reach, (f + 1 + context) * hop + reach
     assert diff[:lo].max() == 0 and diff[hi:].max() == 0
+
+
+@pytest.mark.parametrize("factor,frames", [(1, 4), (2, 1), (3, 7), (5, 2), (16, 6)])
+def test_polyphase_smoothing_equals_repeat_then_conv(factor, frames):
+    """The polyphase stage agrees with the written definition, values and gradients."""
+    g = torch.Generator().manual_seed(factor)
+    C = 3
+    conv = torch.nn.Conv1d(C, C, 2 * factor + 1, padding=factor, groups=C, padding_mode="replicate")
+    conv = conv.to(DT)
+    with torch.no_grad():  # random, non-symmetric taps and biases
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=g, dtype=DT))
+        conv.bias.copy_(torch.randn(C, generator=g, dtype=DT))
+    c = torch.randn(2, C, frames, generator=g, dtype=DT, requires_grad=True)
+    fast = repeat_then_smooth(c, conv, factor)
+    slow = conv(torch.repeat_interleave(c, factor, dim=-1))
+    torch.testing.assert_close(fast, slow, rtol=0, atol=1e-12)
+    w = torch.randn(slow.shape, generator=g, dtype=DT)
+    grads_fast = torch.autograd.grad((fast * w).sum(), [c, conv.weight, conv.bias])
+    grads_slow = torch.autograd.grad((slow * w).sum(), [c, conv.weight, conv.bias])
+    for a, b in zip(grads_fast, grads_slow):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-11)
+    with pytest.raises(ValueError, match="depthwise"):
+        repeat_then_smooth(c, conv, factor + 1)
 
 
 def test_upsampler_rejects_too_short_mel():
