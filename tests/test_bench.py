@@ -28,6 +28,7 @@ from pwave.models.fused import (
     fold_log_scale_bounds,
     fuse_wavenet,
     fused_gate,
+    gate_into,
     wavenet_time_major,
 )
 from pwave.models.incremental import sample_naive
@@ -96,8 +97,15 @@ def test_fused_gate_equals_tanh_times_sigmoid(form, pre_scale, out_scale):
     buf = torch.empty_like(ref)
     fused_gate(pre.clone(), form, out=buf)
     torch.testing.assert_close(buf, out_scale * ref, rtol=0, atol=1e-14)
-    with pytest.raises(ValueError, match="gate form"):
-        fused_gate(pre.clone(), "relu")
+    # the out-of-place form (what torch.compile fuses) leaves pre alone
+    flat, kept = pre.reshape(-1, 16), pre.clone()
+    gated = torch.empty(flat.shape[0], 9, dtype=torch.float64)[:, :8]  # a strided out, as used
+    gate_into(flat, gated, form)
+    torch.testing.assert_close(gated, out_scale * ref.reshape(-1, 8), rtol=0, atol=1e-14)
+    assert torch.equal(pre, kept)
+    for bad in (lambda: fused_gate(pre.clone(), "relu"), lambda: gate_into(flat, gated, "relu")):
+        with pytest.raises(ValueError, match="gate form"):
+            bad()
 
 
 @pytest.mark.parametrize(
