@@ -159,3 +159,20 @@ def test_help_and_print_config(capsys):
     with pytest.raises(SystemExit):
         make_cli("teacher", ["--print_config"])
     assert "max_time: 00:00:10:00" in capsys.readouterr().out
+
+
+def test_lightning_litlogger_advert_is_dropped_other_notices_stay(caplog):
+    import logging
+
+    from lightning.pytorch.utilities.rank_zero import rank_zero_info
+
+    from pwave.train.cli import _DropAdvert, _quiet_lightning_notices
+
+    _quiet_lightning_notices()
+    _quiet_lightning_notices()  # idempotent: one filter, not two
+    name = "lightning.pytorch.utilities.rank_zero"
+    with caplog.at_level(logging.INFO, logger=name):
+        rank_zero_info("Tip: try installing [litlogger](https://pypi.org/project/litlogger/)")
+        rank_zero_info("GPU available: False, used: False")
+    assert [r.getMessage() for r in caplog.records] == ["GPU available: False, used: False"]
+    assert sum(isinstance(f, _DropAdvert) for f in logging.getLogger(name).filters) == 1

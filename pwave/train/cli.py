@@ -33,6 +33,7 @@ checkpoint is resumed from its newest one unless ``--resume false`` (or an expli
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -294,6 +295,22 @@ def _names_a_config(words: Sequence[str]) -> bool:
     return any(w in ("-c", "--config") or w.startswith("--config=") for w in words)
 
 
+class _DropAdvert(logging.Filter):
+    """Drops Lightning's "Tip: ... try installing litlogger" advert from its info log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+def _quiet_lightning_notices() -> None:
+    """Hide two notices that are not about the user's run: the cloud-logging advert and a
+    deprecation inside Lightning's own pytree helper (raised by newer torch releases)."""
+    log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _DropAdvert) for f in log.filters):
+        log.addFilter(_DropAdvert())
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+
+
 def make_cli(stage: str, args: Sequence[str] | None = None) -> PwaveCLI:
     """Parse ``args`` (LightningCLI syntax) and build the module, data module and trainer.
 
@@ -316,6 +333,7 @@ def make_cli(stage: str, args: Sequence[str] | None = None) -> PwaveCLI:
     warnings.filterwarnings("ignore", message=r".*LightningCLI's args parameter is intended.*")
     # The data module resumes mid-epoch exactly (pwave.train.resume.ResumableDataModule).
     warnings.filterwarnings("ignore", message=r".*your dataloader is not resumable.*")
+    _quiet_lightning_notices()
     return cli_class(
         module_class,
         ResumableDataModule,
