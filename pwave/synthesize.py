@@ -67,6 +67,7 @@ from pwave.audio.config import FeatureConfig
 from pwave.audio.io import AudioReadError, audio_extensions, load_audio, resample, save_wav
 from pwave.audio.mel import MelSpectrogram, pad_context
 from pwave.flows.distributions import make_base
+from pwave.models.fused import FastStudentSampler
 from pwave.models.student import CHECKPOINT_FORMAT as STUDENT_FORMAT
 from pwave.models.student import Student, StudentConfig
 from pwave.models.teacher import CHECKPOINT_FORMAT as TEACHER_FORMAT
@@ -74,6 +75,7 @@ from pwave.models.teacher import Teacher
 
 REPORT_FILE = "report.json"
 MEL_EXTENSION = ".npy"
+SAMPLERS = ("fast", "reference")  # how a student is run: fused time-major path or its modules
 RTF_DEFINITION = (
     "RTF = wall time / audio time (lower is better); x real time = audio time / wall time"
 )
@@ -254,15 +256,28 @@ class Vocoder:
             ``device``; its parameter dtype is kept).
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or a device.
         dtype: ``"auto"`` (bf16 autocast on CUDA, float32 otherwise), ``"float32"`` or
-            ``"bf16"`` (autocast; the student only -- the teacher's sequential sampler always
-            runs in its own precision).
+            ``"bf16"`` (the student only -- the teacher's sequential sampler always runs in
+            its own precision).
+        sampler: ``"fast"`` (default) runs a student through
+            :class:`~pwave.models.fused.FastStudentSampler` (fused time-major WaveNets, with a
+            bf16 conditioner for ``dtype="bf16"``; the same audio up to float rounding);
+            ``"reference"`` runs ``Student.sample`` (under autocast for bf16). The teacher
+            always uses its cached sequential sampler.
 
     Shapes: audio ``[T]`` (or ``[B, T]``) float in ``[-1, 1]`` at :attr:`sample_rate`; mel
     ``[n_mels, frames]`` (or ``[B, n_mels, frames]``) unnormalised log-mel; outputs are numpy
     ``float32`` with ``frames * hop`` samples per item (not clipped).
     """
 
-    def __init__(self, model: Model, device: str | torch.device = "auto", dtype: str = "auto"):
+    def __init__(
+        self,
+        model: Model,
+        device: str | torch.device = "auto",
+        dtype: str = "auto",
+        sampler: str = "fast",
+    ):
+        if sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
         self.kind = model_kind(model)
         self.device = resolve_device(device) if isinstance(device, str) else torch.device(device)
         self.dtype = resolve_dtype(dtype, self.device)
@@ -273,13 +288,22 @@ class Vocoder:
         self.front_end = MelSpectrogram(self.features)
         self.normalizes = self.front_end.has_stats
         self._base = make_base(model.config.base)  # CPU float32: device-independent noise
+        self.sampler = sampler
+        self._fast = None
+        if self.kind == "student" and sampler == "fast":
+            low = torch.bfloat16 if self.dtype == "bf16" else None
+            self._fast = FastStudentSampler(self.model, dtype=low)
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | os.PathLike, device: str | torch.device = "auto", dtype: str = "auto"
+        cls,
+        path: str | os.PathLike,
+        device: str | torch.device = "auto",
+        dtype: str = "auto",
+        sampler: str = "fast",
     ) -> Vocoder:
         """:func:`load_checkpoint` then wrap."""
-        return cls(load_checkpoint(path), device, dtype)
+        return cls(load_checkpoint(path), device, dtype, sampler)
 
     # -- properties ------------------------------------------------------------------------
     @property
@@ -296,7 +320,7 @@ class Vocoder:
 
     @property
     def uses_autocast(self) -> bool:
-        return self.dtype == "bf16" and self.kind == "student"
+        return self.dtype == "bf16" and self.kind == "student" and self._fast is None
 
     # -- front end ---------------------------------------------------------------------------
     def audio_to_mel(self, audio: np.ndarray | Tensor) -> np.ndarray:
@@ -369,7 +393,9 @@ class Vocoder:
         mel = mel.to(self.device, self.param_dtype)
         z = z.to(self.device, self.param_dtype)
         with torch.inference_mode(), self._autocast():
-            if self.kind == "student":
+            if self._fast is not None:
+                audio = self._fast(mel, z)
+            elif self.kind == "student":
                 audio = self.model.sample(mel, z=z)
             else:
                 audio = self.model.sample(mel, z=z, method="cached")
@@ -814,6 +840,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="auto: bf16 autocast on CUDA, float32 on CPU",
     )
     parser.add_argument(
+        "--sampler",
+        default="fast",
+        choices=SAMPLERS,
+        help="student: fast (fused time-major path, default) or reference (the model's modules)",
+    )
+    parser.add_argument(
         "--batch-seconds",
         type=float,
         default=30.0,
@@ -866,7 +898,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         device = resolve_device(args.device)
         model = load_checkpoint(args.checkpoint)
-        vocoder = Vocoder(model, device, args.dtype)
+        vocoder = Vocoder(model, device, args.dtype, args.sampler)
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         raise UserError(str(err)) from None
     if vocoder.kind == "teacher":

@@ -177,6 +177,26 @@ def test_chunked_student_pass_equals_one_pass():
     assert not torch.allclose(torch.cat(parts), whole, atol=1e-4)
 
 
+def test_fast_and_reference_samplers_agree():
+    """The default fused path and the model's own modules make the same audio."""
+    student = tiny_student().double()
+    fast, ref = Vocoder(student, "cpu", "float32"), Vocoder(student, "cpu", "float32", "reference")
+    assert fast.sampler == "fast" and ref.sampler == "reference"
+    mels = [fast.audio_to_mel(tone(n, seed=n)) for n in (480, 800)]
+    inputs = [fast.model_input(m) for m in mels]
+    noises = [fast.noise(m.shape[1], seed=i) for i, m in enumerate(mels)]
+    for a, b in zip(fast.synthesize_batch(inputs, noises), ref.synthesize_batch(inputs, noises)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)  # float64 model, float32 output
+    # bf16: the fused path runs a bf16 conditioner (flow arithmetic in float32), no autocast
+    low = Vocoder(tiny_student(), "cpu", "bf16")
+    assert not low.uses_autocast
+    a = low.synthesize_batch(inputs[:1], noises[:1])[0]
+    b = Vocoder(tiny_student(), "cpu", "float32").synthesize_batch(inputs[:1], noises[:1])[0]
+    assert (a - b).abs().max() < 0.05 * b.abs().max() + 1e-3
+    with pytest.raises(ValueError, match="sampler"):
+        Vocoder(student, "cpu", "float32", "turbo")
+
+
 def test_make_batches_sorts_and_respects_the_budget():
     class J:
         def __init__(self, frames):
