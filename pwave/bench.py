@@ -48,13 +48,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from pwave.audio.config import FeatureConfig
-from pwave.flows.distributions import affine_forward
 from pwave.models.cuda_graph import GraphTeacherSampler
 from pwave.models.fused import FastStudentSampler
+from pwave.models.incremental import naive_step
 from pwave.models.student import Student, StudentConfig
 from pwave.models.teacher import Teacher, TeacherConfig
 
@@ -186,22 +185,16 @@ def naive_steps(
 ) -> None:
     """Run the naive sampler for ``t`` in ``[start, stop)``, in place.
 
-    The same work per sample as :func:`~pwave.models.incremental.sample_naive` (rerun each
-    flow's WaveNet over the last ``receptive_field`` inputs, keep the last output), but
-    resumable: ``ys[k] [B, T]`` holds flow ``k``'s outputs for ``t < start`` and receives
-    those for ``start <= t < stop``. ``start=0, stop=T`` reproduces ``sample_naive``; a
+    The same step per sample as :func:`~pwave.models.incremental.sample_naive`
+    (:func:`~pwave.models.incremental.naive_step`: rerun each flow's WaveNet over the last
+    ``receptive_field`` inputs, keep the last output), but resumable: ``ys[k] [B, T]``
+    holds flow ``k``'s outputs for ``t < start`` and receives those for
+    ``start <= t < stop``. ``start=0, stop=T`` reproduces ``sample_naive``; a
     ``start`` past the receptive field times the steady-state cost per sample.
     """
     with torch.no_grad():
         for t in range(start, stop):
-            u = z[:, t]
-            for k, net in enumerate(teacher.wavenets):
-                lo = max(0, t + 1 - net.receptive_field)
-                inp = F.pad(ys[k][:, max(0, lo - 1) : t], (1 if lo == 0 else 0, 0))
-                out = net(inp.unsqueeze(1), cond[..., lo : t + 1])[..., -1]
-                mu, log_scale = teacher.split_params(out)
-                u, _ = affine_forward(u, mu, log_scale)
-                ys[k][:, t] = u
+            naive_step(teacher, cond, z, ys, t)
 
 
 # --------------------------------------------------------------------------------------

@@ -246,25 +246,35 @@ def sample_cached(teacher: Teacher, cond: Tensor, z: Tensor) -> Tensor:
         return CachedTeacherSampler(teacher, z.shape[0], z.device, z.dtype).generate(z, cond)
 
 
+def naive_step(teacher: Teacher, cond: Tensor, z: Tensor, ys: list[Tensor], t: int) -> None:
+    """One time step ``t`` of the reference sampler, in place (call it under ``no_grad``).
+
+    For each flow ``k`` (applied first to the noise first), rerun its parallel WaveNet on
+    the last ``receptive_field`` inputs -- flow ``k``'s outputs delayed by one step -- and
+    keep the last output. ``z [B, T]`` is the base noise, ``cond [B, C_cond, T]`` the
+    conditioning; ``ys[k] [B, T]`` must hold flow ``k``'s outputs for the steps before ``t``
+    and receives its output at ``t`` (``ys[-1]`` is the audio).
+    """
+    u = z[:, t]
+    for k, net in enumerate(teacher.wavenets):
+        lo = max(0, t + 1 - net.receptive_field)
+        inp = F.pad(ys[k][:, max(0, lo - 1) : t], (1 if lo == 0 else 0, 0))
+        out = net(inp.unsqueeze(1), cond[..., lo : t + 1])[..., -1]
+        mu, log_scale = teacher.split_params(out)
+        u, _ = affine_forward(u, mu, log_scale)
+        ys[k][:, t] = u
+
+
 def sample_naive(teacher: Teacher, cond: Tensor, z: Tensor) -> Tensor:
     """Reference sampler: for every ``t`` and flow, rerun the parallel WaveNet on the last
-    ``receptive_field`` (shifted) inputs and keep its last output.
+    ``receptive_field`` (shifted) inputs and keep its last output (:func:`naive_step`).
 
     ``z [B, T]``, ``cond [B, C_cond, T]`` -> ``x [B, T]``. Slow; for tests and benchmarks.
     """
     with torch.no_grad():
         B, T = z.shape
-        K = len(teacher.wavenets)
-        # ys[k] holds the outputs of flow k generated so far; the conditioner of flow k sees
-        # them delayed by one step.
-        ys = [z.new_zeros(B, T) for _ in range(K)]
+        # ys[k] holds the outputs of flow k generated so far.
+        ys = [z.new_zeros(B, T) for _ in teacher.wavenets]
         for t in range(T):
-            u = z[:, t]
-            for k, net in enumerate(teacher.wavenets):
-                lo = max(0, t + 1 - net.receptive_field)
-                inp = F.pad(ys[k][:, max(0, lo - 1) : t], (1 if lo == 0 else 0, 0))
-                out = net(inp.unsqueeze(1), cond[..., lo : t + 1])[..., -1]
-                mu, log_scale = teacher.split_params(out)
-                u, _ = affine_forward(u, mu, log_scale)
-                ys[k][:, t] = u
+            naive_step(teacher, cond, z, ys, t)
         return ys[-1]

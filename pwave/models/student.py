@@ -48,9 +48,16 @@ from torch import Tensor
 from pwave.audio.config import FeatureConfig
 from pwave.flows.base import sum_except_batch
 from pwave.flows.distributions import affine_forward, make_base
+from pwave.models.flow_config import (
+    DEMO_FEATURES,
+    PAPER_FEATURES,
+    check_log_scales,
+    config_from_dict,
+    config_to_dict,
+    front_end,
+)
 from pwave.models.flow_model import WaveNetFlowModel
 from pwave.models.incremental import IncrementalWaveNet
-from pwave.models.upsampler import check_upsample_factors
 
 CHECKPOINT_FORMAT = "pwave.student"
 
@@ -94,12 +101,9 @@ class StudentConfig:
     use_weight_norm: bool = True
 
     def __post_init__(self) -> None:
-        if isinstance(self.features, dict):
-            self.features = FeatureConfig.from_dict(self.features)
-        self.upsample_factors = tuple(int(f) for f in self.upsample_factors)
+        self.features, self.upsample_factors = front_end(self.features, self.upsample_factors)
         self.flow_layers = tuple(int(n) for n in self.flow_layers)
         self.flow_cycles = tuple(int(n) for n in self.flow_cycles)
-        check_upsample_factors(self.features.hop_length, self.upsample_factors)
         if not self.flow_layers:
             raise ValueError("flow_layers must name at least one flow")
         if len(self.flow_cycles) != len(self.flow_layers):
@@ -110,16 +114,9 @@ class StudentConfig:
         for n, c in zip(self.flow_layers, self.flow_cycles):
             if n < 1 or c < 1 or n % c:
                 raise ValueError(f"flow with {n} layers cannot have {c} dilation cycles")
-        if not self.log_scale_min < self.log_scale_max:
-            raise ValueError(
-                f"log_scale_min={self.log_scale_min} must be < log_scale_max={self.log_scale_max}"
-            )
-        per_flow = self.init_log_scale / self.num_flows
-        if not self.log_scale_min < per_flow < self.log_scale_max:
-            raise ValueError(
-                f"init_log_scale / num_flows = {per_flow} must lie inside "
-                f"({self.log_scale_min}, {self.log_scale_max})"
-            )
+        check_log_scales(
+            self.log_scale_min, self.log_scale_max, self.init_log_scale, self.num_flows
+        )
         make_base(self.base)  # validates the name
 
     @property
@@ -129,19 +126,11 @@ class StudentConfig:
     # --- (de)serialisation ------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (lists, str, numbers) -- safe for ``torch.load(weights_only=True)``/YAML."""
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        d["features"] = self.features.to_dict()
-        for key in ("upsample_factors", "flow_layers", "flow_cycles"):
-            d[key] = list(d[key])
-        return d
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> StudentConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown student config fields: {sorted(unknown)}")
-        return cls(**d)
+        return config_from_dict(cls, d, "student")
 
     def replace(self, **changes: Any) -> StudentConfig:
         return dataclasses.replace(self, **changes)
@@ -153,15 +142,7 @@ class StudentConfig:
         of 4, 4, 4 and 6 layers with 32/64/32 channels, Gaussian base; distils in minutes
         on a CPU (a distillation step also runs the teacher forward and backward)."""
         return cls(
-            features=FeatureConfig(
-                sample_rate=16000,
-                n_fft=1024,
-                hop_length=256,
-                win_length=1024,
-                n_mels=80,
-                fmin=0.0,
-                fmax=8000.0,
-            ),
+            features=DEMO_FEATURES,
             upsample_factors=(16, 16),
             cond_channels=32,
             flow_layers=(4, 4, 4, 6),
@@ -179,15 +160,7 @@ class StudentConfig:
         layers (dilations 1..512, the last flow in 3 cycles), 64 channels, logistic base;
         features as :meth:`TeacherConfig.paper` (24 kHz, hop 300)."""
         return cls(
-            features=FeatureConfig(
-                sample_rate=24000,
-                n_fft=2048,
-                hop_length=300,
-                win_length=1200,
-                n_mels=80,
-                fmin=0.0,
-                fmax=12000.0,
-            ),
+            features=PAPER_FEATURES,
             upsample_factors=(5, 6, 10),
             cond_channels=80,
             flow_layers=(10, 10, 10, 30),

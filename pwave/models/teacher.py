@@ -38,9 +38,16 @@ from torch import Tensor
 from pwave.audio.config import FeatureConfig
 from pwave.flows.base import soft_clamp, sum_except_batch
 from pwave.flows.distributions import affine_inverse, make_base
+from pwave.models.flow_config import (
+    DEMO_FEATURES,
+    PAPER_FEATURES,
+    check_log_scales,
+    config_from_dict,
+    config_to_dict,
+    front_end,
+)
 from pwave.models.flow_model import WaveNetFlowModel
 from pwave.models.incremental import sample_cached, sample_naive
-from pwave.models.upsampler import check_upsample_factors
 
 CHECKPOINT_FORMAT = "pwave.teacher"
 #: Width of one 16-bit quantisation bin for audio in [-1, 1].
@@ -87,42 +94,22 @@ class TeacherConfig:
     use_weight_norm: bool = True
 
     def __post_init__(self) -> None:
-        if isinstance(self.features, dict):
-            self.features = FeatureConfig.from_dict(self.features)
-        self.upsample_factors = tuple(int(f) for f in self.upsample_factors)
-        check_upsample_factors(self.features.hop_length, self.upsample_factors)
+        self.features, self.upsample_factors = front_end(self.features, self.upsample_factors)
         if self.num_flows < 1:
             raise ValueError(f"num_flows must be >= 1, got {self.num_flows}")
-        if not self.log_scale_min < self.log_scale_max:
-            raise ValueError(
-                f"log_scale_min={self.log_scale_min} must be < log_scale_max={self.log_scale_max}"
-            )
-        per_flow = self.init_log_scale / self.num_flows
-        if not self.log_scale_min < per_flow < self.log_scale_max:
-            raise ValueError(
-                f"init_log_scale / num_flows = {per_flow} must lie inside "
-                f"({self.log_scale_min}, {self.log_scale_max})"
-            )
+        check_log_scales(
+            self.log_scale_min, self.log_scale_max, self.init_log_scale, self.num_flows
+        )
         make_base(self.base)  # validates the name
 
     # --- (de)serialisation ------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (lists, str, numbers) -- safe for ``torch.load(weights_only=True)``/YAML."""
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        d["features"] = self.features.to_dict()
-        d["upsample_factors"] = list(self.upsample_factors)
-        return d
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TeacherConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown teacher config fields: {sorted(unknown)}")
-        d = dict(d)
-        if isinstance(d.get("features"), dict):
-            d["features"] = FeatureConfig.from_dict(d["features"])
-        return cls(**d)
+        return config_from_dict(cls, d, "teacher")
 
     def replace(self, **changes: Any) -> TeacherConfig:
         return dataclasses.replace(self, **changes)
@@ -133,15 +120,7 @@ class TeacherConfig:
         """Demo size: 16 kHz, hop 256, 10 layers of kernel 3 (dilations 1..512, receptive field
         2047 samples), 32/64/32 channels; trains on a CPU in minutes."""
         return cls(
-            features=FeatureConfig(
-                sample_rate=16000,
-                n_fft=1024,
-                hop_length=256,
-                win_length=1024,
-                n_mels=80,
-                fmin=0.0,
-                fmax=8000.0,
-            ),
+            features=DEMO_FEATURES,
             upsample_factors=(16, 16),
             cond_channels=32,
             residual_channels=32,
@@ -159,15 +138,7 @@ class TeacherConfig:
         """Paper size (Parallel WaveNet teacher scale): 24 kHz, hop 300, 30 layers in 3 cycles
         of dilations 1..512, kernel 3 (receptive field 6139 samples), logistic base."""
         return cls(
-            features=FeatureConfig(
-                sample_rate=24000,
-                n_fft=2048,
-                hop_length=300,
-                win_length=1200,
-                n_mels=80,
-                fmin=0.0,
-                fmax=12000.0,
-            ),
+            features=PAPER_FEATURES,
             upsample_factors=(5, 6, 10),
             cond_channels=80,
             residual_channels=64,

@@ -14,7 +14,6 @@ events, ``checkpoints/*.ckpt`` and ``student.pt`` -- the EMA student written by
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import torch
@@ -28,7 +27,12 @@ from pwave.train.teacher import (
     CHECKPOINT_KEY,
     check_checkpoint_features,
     check_datamodule,
+    checkpoint_info,
+    flow_training_args,
     load_teacher,
+    log_validation_clip,
+    plain_hparams,
+    show_in_progress_bar,
     without_stats,
 )
 
@@ -102,18 +106,7 @@ class StudentModule(FlowTrainingModule):
         sample_seconds: float = 1.0,
         export_name: str = "student.pt",
     ):
-        super().__init__(
-            lr=lr,
-            betas=betas,
-            weight_decay=weight_decay,
-            warmup_steps=warmup_steps,
-            lr_decay=lr_decay,
-            lr_decay_steps=lr_decay_steps,
-            lr_decay_rate=lr_decay_rate,
-            lr_min_ratio=lr_min_ratio,
-            ema_decay=ema_decay,
-            max_nonfinite_in_a_row=max_nonfinite_in_a_row,
-        )
+        super().__init__(**flow_training_args(locals()))  # lr ... max_nonfinite_in_a_row
         if teacher_path is None:
             raise ValueError(
                 "the student needs a trained teacher: pass --teacher PATH (the teacher.pt "
@@ -122,9 +115,7 @@ class StudentModule(FlowTrainingModule):
         if isinstance(student, dict):
             student = StudentConfig.from_dict(student)
         self.save_hyperparameters()
-        for key, value in list(self.hparams.items()):
-            if hasattr(value, "to_dict"):
-                self.hparams[key] = value.to_dict()
+        plain_hparams(self.hparams)
 
         teacher = freeze_teacher(load_teacher(teacher_path))
         if feature_config is not None:
@@ -194,40 +185,19 @@ class StudentModule(FlowTrainingModule):
             loss, logs = self._loss(self.ema.module, audio, mel, generator=gen)
         logs = {"dev_loss": loss, **{f"dev_{k}": v for k, v in logs.items()}}
         self.log_scalars(logs, on_epoch=True, sync_dist=True, batch_size=audio.shape[0])
-        self.log(
-            "dev_kl",
-            logs.get("dev_kl", loss).float(),
-            prog_bar=True,
-            logger=False,
-            on_epoch=True,
-            sync_dist=True,
-            batch_size=audio.shape[0],
-        )
+        show_in_progress_bar(self, "dev_kl", logs.get("dev_kl", loss), batch_size=audio.shape[0])
         if batch_idx == 0:
             self._val_example = (audio[:1].detach(), mel[:1].detach())
 
     def on_validation_epoch_end(self) -> None:
         example, self._val_example = self._val_example, None
-        if (
-            example is None
-            or self.sample_seconds <= 0
-            or self.trainer.sanity_checking
-            or not self.trainer.is_global_zero
-        ):
-            return
-        audio, mel = example
-        f = self.features
         ctx = self.student_config.mel_context_frames
-        frames = min(
-            max(1, math.ceil(self.sample_seconds * f.sample_rate / f.hop_length)),
-            mel.shape[-1] - 2 * ctx,
-        )
-        gen = torch.Generator(device=mel.device).manual_seed(0)
-        fake = self.ema.module.sample(mel[..., : frames + 2 * ctx], generator=gen)
-        from pwave.train.media import log_audio_and_mels
+        log_validation_clip(self, example, self.sample_seconds, ctx, self._generate_clip)
 
-        real = audio[0, : frames * f.hop_length]
-        log_audio_and_mels(self, "student/sample", {"real": real, "generated": fake[0]}, f)
+    def _generate_clip(self, mel: Tensor, generator: torch.Generator) -> Tensor:
+        """The EMA student's audio ``[1, T]`` for ``mel [1, n_mels, frames + 2 * ctx]``
+        (one parallel pass)."""
+        return self.ema.module.sample(mel, generator=generator)
 
     # -- checkpoints and export -------------------------------------------------------------
     def on_load_checkpoint(self, checkpoint: dict) -> None:
@@ -237,9 +207,7 @@ class StudentModule(FlowTrainingModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         super().on_save_checkpoint(checkpoint)
         checkpoint[CHECKPOINT_KEY] = {
-            "kind": "student",
-            "config": self.student_config.to_dict(),
-            "feature_config": self.features.to_dict(),
+            **checkpoint_info("student", self.student_config),
             "teacher_path": str(self.hparams.get("teacher_path")),
         }
         self.export()

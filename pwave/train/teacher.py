@@ -18,7 +18,9 @@ written by :meth:`Teacher.save`, loadable with ``Teacher.load(path)`` alone.
 
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -120,22 +122,11 @@ class TeacherModule(FlowTrainingModule):
         lpc_order: int = 32,
         export_name: str = "teacher.pt",
     ):
-        super().__init__(
-            lr=lr,
-            betas=betas,
-            weight_decay=weight_decay,
-            warmup_steps=warmup_steps,
-            lr_decay=lr_decay,
-            lr_decay_steps=lr_decay_steps,
-            lr_decay_rate=lr_decay_rate,
-            lr_min_ratio=lr_min_ratio,
-            ema_decay=ema_decay,
-            max_nonfinite_in_a_row=max_nonfinite_in_a_row,
-        )
+        super().__init__(**flow_training_args(locals()))  # lr ... max_nonfinite_in_a_row
         if isinstance(teacher, dict):
             teacher = TeacherConfig.from_dict(teacher)
         self.save_hyperparameters()
-        _plain_hparams(self.hparams)
+        plain_hparams(self.hparams)
         self.teacher_config = resolve_features(teacher, feature_config, "teacher")
         self.model = Teacher(self.teacher_config)
         self.init_ema()
@@ -189,45 +180,22 @@ class TeacherModule(FlowTrainingModule):
             lpc_lp = torch.tensor([self.lpc.log_prob(a) for a in audio.detach().double().cpu()])
             logs["lpc_dev_bits_per_sample"] = bits_per_sample(lpc_lp, T).mean().to(self.device)
         self.log_scalars(logs, on_epoch=True, sync_dist=True, batch_size=B)
-        self.log(
-            "dev_bits",
-            logs["dev_bits_per_sample"].float(),
-            prog_bar=True,
-            logger=False,
-            on_epoch=True,
-            sync_dist=True,
-            batch_size=B,
-        )
+        show_in_progress_bar(self, "dev_bits", logs["dev_bits_per_sample"], batch_size=B)
         if batch_idx == 0:
             self._val_example = (real[:1].detach(), mel[:1].detach())
 
     def on_validation_epoch_end(self) -> None:
         example, self._val_example = self._val_example, None
-        if (
-            example is None
-            or self.sample_seconds <= 0
-            or self.trainer.sanity_checking
-            or not self.trainer.is_global_zero
-        ):
-            return
-        audio, mel = example
-        f = self.features
         ctx = self.teacher_config.mel_context_frames
-        frames = min(
-            max(1, math.ceil(self.sample_seconds * f.sample_rate / f.hop_length)),
-            mel.shape[-1] - 2 * ctx,
-        )
-        gen = torch.Generator(device=mel.device).manual_seed(0)
-        with torch.autocast(device_type=mel.device.type, enabled=False):
-            fake = self.ema.module.sample(
-                mel[..., : frames + 2 * ctx].float(),
-                temperature=self.sample_temperature,
-                generator=gen,
-            )
-        from pwave.train.media import log_audio_and_mels
+        log_validation_clip(self, example, self.sample_seconds, ctx, self._generate_clip)
 
-        real = audio[0, : frames * f.hop_length]
-        log_audio_and_mels(self, "teacher/sample", {"real": real, "generated": fake[0]}, f)
+    def _generate_clip(self, mel: Tensor, generator: torch.Generator) -> Tensor:
+        """The EMA teacher's audio ``[1, T]`` for ``mel [1, n_mels, frames + 2 * ctx]``
+        (sequential, in float32 whatever the training precision)."""
+        with torch.autocast(device_type=mel.device.type, enabled=False):
+            return self.ema.module.sample(
+                mel.float(), temperature=self.sample_temperature, generator=generator
+            )
 
     # -- checkpoints and export -------------------------------------------------------------
     def on_load_checkpoint(self, checkpoint: dict) -> None:
@@ -236,19 +204,87 @@ class TeacherModule(FlowTrainingModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         super().on_save_checkpoint(checkpoint)
-        checkpoint[CHECKPOINT_KEY] = {
-            "kind": "teacher",
-            "config": self.teacher_config.to_dict(),
-            "feature_config": self.features.to_dict(),
-        }
+        checkpoint[CHECKPOINT_KEY] = checkpoint_info("teacher", self.teacher_config)
         self.export()
 
 
-def _plain_hparams(hparams) -> None:
+# -- what the teacher and student modules share ----------------------------------------------
+
+#: Names of the :class:`FlowTrainingModule` constructor arguments, ``lr`` first.
+FLOW_TRAINING_ARGS = tuple(inspect.signature(FlowTrainingModule.__init__).parameters)[1:]
+
+
+def flow_training_args(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The :class:`FlowTrainingModule` arguments (:data:`FLOW_TRAINING_ARGS`) picked out of a
+    stage module's constructor arguments (its ``locals()``).
+
+    Each stage module keeps them in its own signature, with its own defaults, because
+    LightningCLI reads that signature (names, types, defaults) to parse the configs.
+    """
+    return {name: arguments[name] for name in FLOW_TRAINING_ARGS}
+
+
+def plain_hparams(hparams: MutableMapping[str, Any]) -> None:
     """Turn config objects in saved hyper-parameters into plain dicts (YAML/TensorBoard)."""
     for key, value in list(hparams.items()):
         if hasattr(value, "to_dict"):
             hparams[key] = value.to_dict()
+
+
+def show_in_progress_bar(
+    module: FlowTrainingModule, name: str, value: Tensor, batch_size: int
+) -> None:
+    """Show the scalar ``value`` as ``name`` in the progress bar only (not the logger),
+    averaged over the epoch and over processes."""
+    module.log(
+        name,
+        value.float(),
+        prog_bar=True,
+        logger=False,
+        on_epoch=True,
+        sync_dist=True,
+        batch_size=batch_size,
+    )
+
+
+def log_validation_clip(
+    module: FlowTrainingModule,
+    example: tuple[Tensor, Tensor] | None,
+    seconds: float,
+    ctx: int,
+    generate: Callable[[Tensor, torch.Generator], Tensor],
+) -> None:
+    """Log a real clip, the model's clip for the same mel and their mel images.
+
+    ``example`` is ``(audio [1, T], mel [1, n_mels, T / hop + 2 * ctx])`` from the first dev
+    batch. The clip is its first ``ceil(seconds * sample_rate / hop)`` frames (at least one,
+    at most all); ``generate(mel [1, n_mels, frames + 2 * ctx], generator)`` returns the
+    model's audio ``[1, frames * hop]``, drawn with a generator seeded with 0. Logged under
+    ``<stage>/sample`` (``real``, ``generated`` and the figure ``mel``) on rank 0 only;
+    nothing is done without an example, with ``seconds <= 0`` or in the sanity check.
+    """
+    trainer = module.trainer
+    if example is None or seconds <= 0 or trainer.sanity_checking or not trainer.is_global_zero:
+        return
+    audio, mel = example
+    f = module.features
+    frames = min(max(1, math.ceil(seconds * f.sample_rate / f.hop_length)), mel.shape[-1] - 2 * ctx)
+    gen = torch.Generator(device=mel.device).manual_seed(0)
+    fake = generate(mel[..., : frames + 2 * ctx], gen)
+    from pwave.train.media import log_audio_and_mels
+
+    real = audio[0, : frames * f.hop_length]
+    log_audio_and_mels(module, f"{module.stage}/sample", {"real": real, "generated": fake[0]}, f)
+
+
+def checkpoint_info(kind: str, config: Any) -> dict[str, Any]:
+    """What a stage stores under :data:`CHECKPOINT_KEY`: its kind (``"teacher"`` or
+    ``"student"``), its model config and its feature config, as plain dicts."""
+    return {
+        "kind": kind,
+        "config": config.to_dict(),
+        "feature_config": config.features.to_dict(),
+    }
 
 
 def fit_lpc_on_datamodule(datamodule, order: int):
@@ -337,13 +373,19 @@ def load_teacher(path: str | Path, map_location: str | torch.device = "cpu") -> 
 
 
 __all__ = [
+    "FLOW_TRAINING_ARGS",
     "FeatureMismatchError",
     "TeacherModule",
     "check_checkpoint_features",
     "check_datamodule",
+    "checkpoint_info",
     "fit_lpc_on_datamodule",
+    "flow_training_args",
     "load_teacher",
+    "log_validation_clip",
+    "plain_hparams",
     "resolve_features",
+    "show_in_progress_bar",
     "without_stats",
 ]
 
