@@ -339,3 +339,23 @@ def test_load_checkpoint_detects_the_kind(tmp_path):
         load_checkpoint(tmp_path / "junk.pt")
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_synthesis_benchmark_script_times_both_samplers():
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_synthesis.py"
+    args = ["--student-config", "tiny", "--seconds", "0.05", "--repeats", "1", "--threads", "1"]
+    done = subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines() if "real time" in line]
+    assert sorted((r[0], r[1]) for r in rows) == [
+        ("bf16", "fast"),
+        ("bf16", "reference"),
+        ("float32", "fast"),
+        ("float32", "reference"),
+    ]
+    assert all(float(r[2]) > 0 for r in rows)
