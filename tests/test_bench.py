@@ -129,6 +129,23 @@ def test_time_major_wavenet_equals_reference(cond_channels, kernel_size, layers,
     assert fw.receptive_field == net.receptive_field
 
 
+@pytest.mark.parametrize("block", [1, 2, 3, 8])
+def test_time_major_rescaling_blocks_do_not_change_the_result(block):
+    """The stream's rescaling restarts every ``block`` layers; every block size is exact."""
+    net = _wavenet(4, 3, 6, 2, seed=11)
+    g = torch.Generator().manual_seed(12)
+    x = torch.randn(2, 1, 37, generator=g, dtype=torch.float64)
+    c = torch.randn(2, 4, 37, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        ref = net(x, c)
+    plan = TimeMajorPlan.from_fused(fuse_wavenet(net, "sigmoid"), block=block)
+    assert sum(ly.restore is not None for ly in plan.layers) == (6 - 1) // block
+    out = wavenet_time_major(plan, x.permute(2, 0, 1), c.permute(2, 0, 1))
+    torch.testing.assert_close(out.permute(1, 2, 0), ref, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="block"):
+        TimeMajorPlan.from_fused(fuse_wavenet(net), block=0)
+
+
 def test_one_workspace_serves_nets_of_different_depths_and_batches():
     """Reused buffers must not leak state between calls: each call equals a fresh run."""
     nets = [_wavenet(4, 3, 2, 1, seed=7), _wavenet(4, 3, 6, 2, seed=8)]

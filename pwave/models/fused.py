@@ -278,12 +278,16 @@ class TimeMajorLayer:
 
     Attributes:
         dilation: ``d``.
-        taps: ``[k, R, G]``, :attr:`FusedLayer.taps` times ``sqrt(1/2)^i`` (layer ``i``
-            reads the rescaled residual stream, see :class:`TimeMajorPlan`).
+        taps: ``[k, R, G]``, :attr:`FusedLayer.taps` times ``sqrt(1/2)^j``, ``j`` the
+            layer's place in its block (it reads the rescaled stream, see
+            :class:`TimeMajorPlan`).
         bias: ``[G]``; cond: ``[C_cond, G]`` or ``None`` (as in :class:`FusedLayer`).
         out: ``[G/2 + 1, R + S]`` (``[G/2 + 1, S]`` for the last layer): the residual and
             skip projections side by side, their biases as the last row (multiplied by a
             constant column of ones).
+        restore: at the first layer of a block after the first, the factor
+            ``sqrt(1/2)^block`` that turns the stream back into the true residual stream
+            before the layer reads it; ``None`` elsewhere.
     """
 
     dilation: int
@@ -291,40 +295,50 @@ class TimeMajorLayer:
     bias: Tensor
     cond: Tensor | None
     out: Tensor
+    restore: float | None = None
 
 
 @dataclass
 class TimeMajorPlan:
     r"""The weights :func:`wavenet_time_major` runs, derived from a :class:`FusedWaveNet`.
 
-    The residual stream is kept rescaled, :math:`\tilde h_i = h_i / \sqrt{1/2}^{\,i}`, so
-    the update :math:`h_{i+1} = \sqrt{1/2}\,(h_i + W_r g_i + b_r)` becomes a plain
-    accumulation :math:`\tilde h_{i+1} = \tilde h_i + \sqrt{1/2}^{\,-(i+1)} (W_r g_i +
-    b_r)`, exactly like the skip sum. Both then live side by side in one ``[T B, R + S]``
-    buffer and each layer updates them with *one* GEMM (``beta = 1``) whose bias row rides
-    on a column of ones appended to the gate output; layer ``i``'s taps carry the factor
-    :math:`\sqrt{1/2}^{\,i}` back. The summed skip bias sits in layer 0's bias row.
+    The residual stream is kept rescaled, :math:`\tilde h_i = h_i / \sqrt{1/2}^{\,j}` with
+    ``j`` the layer's place in its block of ``block`` layers, so the update
+    :math:`h_{i+1} = \sqrt{1/2}\,(h_i + W_r g_i + b_r)` becomes a plain accumulation
+    :math:`\tilde h_{i+1} = \tilde h_i + \sqrt{1/2}^{\,-(j+1)} (W_r g_i + b_r)`, exactly like
+    the skip sum. Both then live side by side in one ``[T B, R + S]`` buffer and each layer
+    updates them with *one* GEMM (``beta = 1``) whose bias row rides on a column of ones
+    appended to the gate output; layer ``i``'s taps carry the factor
+    :math:`\sqrt{1/2}^{\,j}` back. The summed skip bias sits in layer 0's bias row. At the
+    start of each block the stream is multiplied back by :math:`\sqrt{1/2}^{\,block}`
+    (one small scaling per block), so it never grows by more than :math:`2^{block/2}` (16
+    for the default 8); without the restart a 30-layer stack would scale it by
+    :math:`2^{15}`, close to float16's largest number.
     """
 
     fused: FusedWaveNet
     layers: list[TimeMajorLayer]
 
     @classmethod
-    def from_fused(cls, fw: FusedWaveNet) -> TimeMajorPlan:
+    def from_fused(cls, fw: FusedWaveNet, block: int = 8) -> TimeMajorPlan:
+        if block < 1:
+            raise ValueError(f"block must be >= 1, got {block}")
         layers = []
         for i, ly in enumerate(fw.layers):
+            j = i % block
             skip_bias = fw.skip_bias if i == 0 else torch.zeros_like(fw.skip_bias)
             out = torch.cat([ly.skip, skip_bias[None]])
             if ly.res is not None:
-                res = torch.cat([ly.res, ly.res_bias[None]]) * SQRT_HALF ** (-(i + 1))
+                res = torch.cat([ly.res, ly.res_bias[None]]) * SQRT_HALF ** (-(j + 1))
                 out = torch.cat([res, out], 1)
             layers.append(
                 TimeMajorLayer(
                     dilation=ly.dilation,
-                    taps=(ly.taps * SQRT_HALF**i).contiguous(),
+                    taps=(ly.taps * SQRT_HALF**j).contiguous(),
                     bias=ly.bias,
                     cond=ly.cond,
                     out=out.contiguous(),
+                    restore=SQRT_HALF**block if j == 0 and i > 0 else None,
                 )
             )
         return cls(fused=fw, layers=layers)
@@ -432,6 +446,8 @@ def wavenet_time_major(
     filt, gate, g = pre[:, :H], pre[:, H:], gated[:, :H]
     for layer in plan.layers:
         d = layer.dilation
+        if layer.restore is not None:
+            both[:, :R].mul_(layer.restore)
         if cond2d is not None:
             torch.addmm(layer.bias, cond2d, layer.cond, out=pre)
         else:
