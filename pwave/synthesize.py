@@ -262,7 +262,8 @@ class Vocoder:
             :class:`~pwave.models.fused.FastStudentSampler` (fused time-major WaveNets, with a
             bf16 conditioner for ``dtype="bf16"``; the same audio up to float rounding);
             ``"reference"`` runs ``Student.sample`` (under autocast for bf16). The teacher
-            always uses its cached sequential sampler.
+            always uses its cached sequential sampler. The fast sampler folds the student's
+            weights when the vocoder is built: build a new one after changing them.
 
     Shapes: audio ``[T]`` (or ``[B, T]``) float in ``[-1, 1]`` at :attr:`sample_rate`; mel
     ``[n_mels, frames]`` (or ``[B, n_mels, frames]``) unnormalised log-mel; outputs are numpy
