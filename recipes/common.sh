@@ -28,7 +28,7 @@ while [[ $# -gt 0 ]]; do
 done
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-config() { echo "$ROOT/configs/$1/$CONF.yaml"; }
+config() { echo "$ROOT/pwave/configs/$1/$CONF.yaml"; }
 want() { [[ $stage -le $1 && $stop_stage -ge $1 ]]; }
 banner() { echo; echo "=== stage $1: $2"; }
 

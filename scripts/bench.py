@@ -1,6 +1,6 @@
 """Benchmark the teacher's and the student's samplers and distillation passes.
 
-Same as ``pwave bench``; see :mod:`pwave.bench` for what is timed. Examples::
+Same as ``pwave bench``; see :mod:`pwave.apps.bench` for what is timed. Examples::
 
     # CPU, demo sizes (docs/benchmarks.md)
     python scripts/bench.py --teacher-config demo --student-config demo --threads 2
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 
-from pwave.bench import main
+from pwave.cli.bench import main
 
 if __name__ == "__main__":
     sys.exit(main(prog="python scripts/bench.py"))

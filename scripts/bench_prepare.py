@@ -17,6 +17,7 @@ import argparse
 import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +28,9 @@ from pwave.audio.config import FeatureConfig
 from pwave.audio.io import save_wav
 from pwave.data.demo import generate_demo_corpus
 from pwave.data.prepare import prepare_corpus
-from pwave.data.synthetic import tone_burst
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from helpers.synthetic import tone_burst  # noqa: E402
 
 
 def make_folder(root: Path, files: int, seed: int = 0) -> float:

@@ -1,6 +1,6 @@
 """Time ``pwave synthesize``'s student samplers side by side through the Python API.
 
-Runs :class:`pwave.synthesize.Vocoder` with ``sampler="reference"`` (the model's own
+Runs :class:`pwave.inference.synthesis.Vocoder` with ``sampler="reference"`` (the model's own
 modules, under autocast for bf16) and ``sampler="fast"`` (the fused time-major path, the
 default) on the same mel of a synthetic utterance, alternating the two so that both see
 the same machine load, and prints the median time and "x real time" of each.
@@ -21,8 +21,8 @@ import time
 import numpy as np
 import torch
 
-from pwave.bench import resolve_student
-from pwave.synthesize import SAMPLERS, Vocoder
+from pwave.apps.bench import resolve_student
+from pwave.inference.synthesis import SAMPLERS, Vocoder
 
 
 def time_samplers(

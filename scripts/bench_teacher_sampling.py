@@ -21,7 +21,7 @@ import torch
 
 from pwave.audio.config import FeatureConfig
 from pwave.models.teacher import Teacher, TeacherConfig
-from pwave.models.wavenet import shift_right
+from pwave.nn.wavenet import shift_right
 
 
 def bench30_config(kernel_size: int, residual_channels: int) -> TeacherConfig:

@@ -7,7 +7,7 @@ Everything is built in ``tmp_path`` from synthetic signals (nothing is downloade
 * ``write_audio(path, audio_or_seconds, sample_rate=16000, subtype="PCM_16") -> Path``.
 * ``corpus_tree(layout, **options) -> Path``: a miniature corpus in ``layout``
   (``"folder"``, ``"ljspeech"``, ``"vctk"``, ``"libritts"``, ``"arctic"``, ``"bad"``);
-  options go to the matching ``pwave.data.synthetic.write_*`` function.
+  options go to the matching ``helpers.synthetic.write_*`` function.
 * ``prepared_demo``: the path of a small demo corpus prepared once per test session.
 """
 
@@ -30,7 +30,7 @@ def tiny_feature_config() -> FeatureConfig:
 
 @pytest.fixture
 def synth_audio():
-    from pwave.data.synthetic import tone_burst
+    from helpers.synthetic import tone_burst
 
     def make(seconds: float, sample_rate: int = 16000, seed: int = 0) -> np.ndarray:
         return tone_burst(seconds, sample_rate, seed)
@@ -40,8 +40,9 @@ def synth_audio():
 
 @pytest.fixture
 def write_audio():
+    from helpers.synthetic import tone_burst
+
     from pwave.audio.io import save_wav
-    from pwave.data.synthetic import tone_burst
 
     def write(path, audio=1.0, sample_rate: int = 16000, subtype: str = "PCM_16") -> Path:
         if np.isscalar(audio):
@@ -53,7 +54,7 @@ def write_audio():
 
 @pytest.fixture
 def corpus_tree(tmp_path):
-    from pwave.data import synthetic
+    from helpers import synthetic
 
     writers = {
         "folder": lambda root, **kw: (synthetic.write_folder_tree(root, **kw), root)[1],

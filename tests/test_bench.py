@@ -14,14 +14,19 @@ import shutil
 import pytest
 import torch
 
-from pwave import bench
-from pwave.models.cuda_graph import (
+from pwave.apps import bench
+from pwave.cli import bench as bench_cli
+from pwave.models.sequential import sample_naive
+from pwave.models.student import Student
+from pwave.models.teacher import Teacher, bounded_log_scale
+from pwave.nn.wavenet import WaveNet
+from pwave.sampling.cuda_graph import (
     FakeGraph,
     GraphTeacherSampler,
     StaticCachedWaveNet,
     capture_step,
 )
-from pwave.models.fused import (
+from pwave.sampling.fused import (
     FastStudentSampler,
     TimeMajorPlan,
     TimeMajorWorkspace,
@@ -31,10 +36,6 @@ from pwave.models.fused import (
     gate_into,
     wavenet_time_major,
 )
-from pwave.models.incremental import sample_naive
-from pwave.models.student import Student
-from pwave.models.teacher import Teacher, bounded_log_scale
-from pwave.models.wavenet import WaveNet
 
 cuda = pytest.mark.cuda
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -312,7 +313,7 @@ def _check_report(report, batches):
 
 def test_bench_end_to_end_writes_json_and_png(tmp_path, capsys):
     out = tmp_path / "bench"
-    code = bench.main(
+    code = bench_cli.main(
         [
             "--teacher-config",
             "tiny",
@@ -344,7 +345,7 @@ def test_bench_end_to_end_writes_json_and_png(tmp_path, capsys):
     assert "samples/s" in printed and "bars" in printed
     report = json.loads((out / "bench.json").read_text())
     _check_report(report, [1, 2])
-    assert report["meta"]["command"].startswith("python -m pwave.bench")
+    assert report["meta"]["command"].startswith("pwave bench")
     markdown = (out / "bench.md").read_text()
     assert "| teacher naive |" in markdown and "| bar |" in markdown
     png = (out / "bench.png").read_bytes()

@@ -8,7 +8,7 @@ import yaml
 from pwave.audio.features import load_feature_config
 from pwave.train.cli import main
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[1] / "pwave" / "configs"
 NAMES = sorted(p.stem for p in (CONFIGS / "teacher").glob("*.yaml"))
 
 

@@ -8,7 +8,7 @@ import torch
 
 from pwave.audio.config import FeatureMismatchError
 from pwave.audio.mel import pad_context
-from pwave.data.datamodule import VocoderDataModule
+from pwave.train.datamodule import VocoderDataModule
 
 
 def _normalized(dm, mel):

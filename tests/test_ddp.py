@@ -1,6 +1,6 @@
 """Multi-process training (issue 8.5): two DDP processes on CPU (gloo), teacher and student.
 
-Each job runs ``python -m pwave.train.<stage> --trainer.devices 2 --trainer.strategy ddp`` with
+Each job runs ``python -m pwave train <stage> --trainer.devices 2 --trainer.strategy ddp`` with
 a test-only probe (``--trainer.callbacks+=ddp_probe.Probe``) that, in every process,
 
 * records through a Python audit hook every file opened for writing (or renamed into place)
@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from pwave.checkpoint import safe_load
 from pwave.data.dataset import PreparedDataset
 from pwave.models.teacher import Teacher, TeacherConfig
+from pwave.serialization import safe_load
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -120,9 +120,11 @@ def _launch(stage: str, run_dir: Path, probe_dir: Path, data: Path, *extra: str)
     cmd = [
         sys.executable,
         "-m",
-        f"pwave.train.{stage}",
+        "pwave",
+        "train",
+        stage,
         "--config",
-        str(ROOT / "configs" / stage / "debug.yaml"),
+        str(ROOT / "pwave" / "configs" / stage / "debug.yaml"),
         "--trainer.default_root_dir",
         str(run_dir),
         "--data.data_dir",

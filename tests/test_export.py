@@ -11,20 +11,13 @@ import pytest
 import torch
 
 from pwave.audio.config import FeatureConfig, FeatureMismatchError
-from pwave.export import (
-    CONFIG_FILE,
-    ONNX_FILE,
-    WEIGHTS_FILE,
-    ExportError,
-    add_arguments,
-    export_safetensors,
-    fold_weight_norm,
-    load_pretrained,
-    run,
-)
+from pwave.cli.export import add_arguments, run
+from pwave.errors import ExportError
+from pwave.model_io.export import ONNX_FILE, export_safetensors, fold_weight_norm
+from pwave.model_io.loading import load_model, load_pretrained
+from pwave.models.savable import CONFIG_FILE, WEIGHTS_FILE
 from pwave.models.student import Student, StudentConfig
 from pwave.models.teacher import Teacher, TeacherConfig
-from pwave.synthesize import load_checkpoint
 
 HOP, N_MELS, CTX = 16, 8, 2
 FEATURES = FeatureConfig(
@@ -90,7 +83,7 @@ def test_student_round_trip_without_torch_load(tmp_path, monkeypatch):
     mel, z = mel_and_noise()
     assert torch.equal(loaded.sample(mel, z=z), student.sample(mel, z=z))
     # The synthesis loader recognises the folder too, and so do the model classes.
-    assert isinstance(load_checkpoint(tmp_path / "exp"), Student)
+    assert isinstance(load_model(tmp_path / "exp"), Student)
     again = Student.from_pretrained(tmp_path / "exp")
     assert torch.equal(again.sample(mel, z=z), student.sample(mel, z=z))
     with pytest.raises(ExportError, match="holds a Student, not a Teacher"):
@@ -157,7 +150,7 @@ def cli(*argv: str) -> int:
 
 
 def test_cli_refuses_onnx_for_a_teacher(tmp_path):
-    from pwave.cli import UserError
+    from pwave.errors import UserError
 
     tiny_teacher().save(tmp_path / "teacher.pt")
     with pytest.raises(UserError, match="teacher"):

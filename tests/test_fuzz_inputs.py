@@ -25,11 +25,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from helpers.synthetic import tone_burst
 
 from pwave.audio.config import FeatureConfig
 from pwave.audio.io import save_wav
 from pwave.data.dataset import PreparedDataset
-from pwave.data.synthetic import tone_burst
 from pwave.models.student import Student, StudentConfig
 
 SR, HOP, N_MELS = 16000, 64, 20
@@ -207,7 +207,7 @@ def _no_traceback(text: str) -> None:
 
 
 def test_prepare_survives_the_fuzz_corpus(fuzz, capsys):
-    from pwave.data.prepare import main as prepare_main
+    from pwave.cli.prepare import main as prepare_main
 
     root, corpus, cases = fuzz
     audio_cases = {n: e for n, (kind, e, _) in cases.items() if kind == "audio"}
@@ -248,7 +248,7 @@ def test_prepare_survives_the_fuzz_corpus(fuzz, capsys):
 
 
 def test_synthesize_survives_the_fuzz_corpus(fuzz, capsys):
-    from pwave.synthesize import main as synthesize_main
+    from pwave.cli.synthesize import main as synthesize_main
 
     root, corpus, cases = fuzz
     student = _tiny_student(FEATURES.replace(mel_mean=(-5.0,) * N_MELS, mel_std=(2.0,) * N_MELS))

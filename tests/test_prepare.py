@@ -9,19 +9,14 @@ import os
 import numpy as np
 import pytest
 import torch
+from helpers.synthetic import BAD_FILE_EXPECTATIONS
 
 from pwave.audio import io
 from pwave.audio.features import load_feature_config
 from pwave.audio.mel import MelSpectrogram
+from pwave.cli.prepare import add_arguments, run
 from pwave.data.dataset import PreparedDataset
-from pwave.data.prepare import (
-    NothingUsableError,
-    PrepareError,
-    add_arguments,
-    prepare_corpus,
-    run,
-)
-from pwave.data.synthetic import BAD_FILE_EXPECTATIONS
+from pwave.data.prepare import NothingUsableError, PrepareError, prepare_corpus
 
 
 def _prepare(source, out, cfg, **kw):

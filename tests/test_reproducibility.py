@@ -16,10 +16,10 @@ import pytest
 import torch
 
 from pwave.audio.config import FeatureConfig
-from pwave.checkpoint import safe_load
 from pwave.data.dataset import PreparedDataset
 from pwave.models.student import Student, StudentConfig
 from pwave.models.teacher import Teacher, TeacherConfig
+from pwave.serialization import safe_load
 from pwave.train.cli import run_stage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,7 +107,7 @@ def test_teacher_samples_are_bitwise_reproducible():
 
 
 def test_synthesize_twice_gives_identical_files(tmp_path):
-    from pwave.synthesize import main as synthesize_main
+    from pwave.cli.synthesize import main as synthesize_main
 
     ckpt = tmp_path / "student.pt"
     _student(0).save(ckpt)
@@ -136,7 +136,7 @@ def test_synthesize_twice_gives_identical_files(tmp_path):
 def _train(stage: str, run_dir: Path, data: Path, *extra: str):
     args = [
         "--config",
-        str(ROOT / "configs" / stage / "debug.yaml"),
+        str(ROOT / "pwave" / "configs" / stage / "debug.yaml"),
         "--trainer.default_root_dir",
         str(run_dir),
         "--data.data_dir",

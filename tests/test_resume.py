@@ -27,12 +27,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from pwave.checkpoint import safe_load
+from pwave.serialization import safe_load
 from pwave.train.cli import main, run_stage
 from pwave.train.resume import SkipFirst, find_resume_checkpoint, rng_state, set_rng_state
 
 ROOT = Path(__file__).resolve().parents[1]
-DEBUG = str(ROOT / "configs" / "teacher" / "debug.yaml")
+DEBUG = str(ROOT / "pwave" / "configs" / "teacher" / "debug.yaml")
 STEPS = 12  # N: the fixed later step both runs reach
 EVERY = 2  # checkpoint interval (steps)
 
@@ -154,7 +154,7 @@ def test_sigterm_sigkill_and_resume_match_an_uninterrupted_run(
         "OMP_NUM_THREADS": "1",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pwave.train.teacher", *args],
+        [sys.executable, "-m", "pwave", "train", "teacher", *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -15,16 +15,16 @@ import pytest
 import torch
 
 from pwave.audio.config import FeatureConfig, FeatureMismatchError
-from pwave.checkpoint import (
+from pwave.models.savable import check_pair
+from pwave.models.student import Student, StudentConfig
+from pwave.models.teacher import Teacher, TeacherConfig
+from pwave.serialization import (
     CheckpointError,
     UnsafeCheckpointError,
     atomic_save,
     atomic_write,
-    check_pair,
     safe_load,
 )
-from pwave.models.student import Student, StudentConfig
-from pwave.models.teacher import Teacher, TeacherConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 FEATURES = FeatureConfig(16000, 256, 64, 256, 20, fmax=8000.0)
@@ -105,7 +105,7 @@ def _plant(tmp_path: Path, name: str, style: str) -> tuple[Path, Path]:
 
 
 def _loaders():
-    from pwave.synthesize import load_checkpoint
+    from pwave.model_io.loading import load_model
     from pwave.train.resume import AtomicCheckpointIO
     from pwave.train.teacher import load_teacher
 
@@ -115,7 +115,7 @@ def _loaders():
         "Student.load": Student.load,
         "load_teacher": load_teacher,
         "resume (AtomicCheckpointIO)": AtomicCheckpointIO().load_checkpoint,
-        "synthesize.load_checkpoint": load_checkpoint,
+        "load_model": load_model,
     }
 
 
@@ -147,8 +147,8 @@ def test_loaders_refuse_a_malicious_pickle_without_running_it(tmp_path, loader, 
 def test_synthesize_loader_refuses_a_malicious_pickle(tmp_path, style, suffix):
     path, marker = _plant(tmp_path, f"model{suffix}", style)
     with pytest.raises((CheckpointError, ValueError, pickle.UnpicklingError)):
-        _loaders()["synthesize.load_checkpoint"](path)
-    assert not marker.exists(), f"synthesize.load_checkpoint executed the payload of {path.name}"
+        _loaders()["load_model"](path)
+    assert not marker.exists(), f"load_model executed the payload of {path.name}"
 
 
 def test_unsafe_error_message_is_clear(tmp_path):
@@ -169,7 +169,7 @@ def test_training_refuses_to_resume_from_a_malicious_checkpoint(prepared_demo, t
     torch.save({"global_step": 1, "evil": Payload(marker)}, run_dir / "checkpoints" / "last.ckpt")
     args = [
         "--config",
-        str(ROOT / "configs" / "teacher" / "debug.yaml"),
+        str(ROOT / "pwave" / "configs" / "teacher" / "debug.yaml"),
         "--trainer.default_root_dir",
         str(run_dir),
         "--data.data_dir",
@@ -219,7 +219,7 @@ def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
 
 WRITER = """
 import sys, torch
-from pwave.checkpoint import atomic_save
+from pwave.serialization import atomic_save
 path = sys.argv[1]
 x = torch.arange(2_000_000, dtype=torch.float64)
 i = 0

@@ -10,14 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-import pwave.score as score_mod
+import pwave.inference.scoring as score_mod
 from pwave.audio.config import FeatureConfig
 from pwave.audio.io import load_audio, save_wav
 from pwave.audio.mel import MelSpectrogram, pad_context
+from pwave.cli.score import add_arguments, run
+from pwave.inference.scoring import chunked_log_prob, per_sample_log_prob, score_audio
+from pwave.inference.synthesis import Vocoder
 from pwave.models.student import Student, StudentConfig
 from pwave.models.teacher import Teacher, TeacherConfig
-from pwave.score import add_arguments, chunked_log_prob, per_sample_log_prob, run, score_audio
-from pwave.synthesize import Vocoder
 
 SR, HOP, N_MELS, CTX = 8000, 16, 8, 1
 DT = torch.float64
@@ -140,7 +141,7 @@ def test_cli_ranks_a_folder_and_skips_bad_files(tmp_path, capsys):
 
 
 def test_cli_refuses_a_student_and_fails_without_scores(tmp_path):
-    from pwave.cli import UserError
+    from pwave.errors import UserError
 
     student = Student(
         StudentConfig(

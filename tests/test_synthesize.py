@@ -1,5 +1,6 @@
-"""``pwave synthesize`` and the :class:`~pwave.synthesize.Vocoder` API: copy synthesis sees the
-training features, batching does not change outputs, bad inputs are reported, never raised."""
+"""``pwave synthesize`` and the :class:`~pwave.inference.synthesis.Vocoder` API: copy
+synthesis sees the training features, batching does not change outputs, bad inputs are
+reported, never raised."""
 
 from __future__ import annotations
 
@@ -14,18 +15,17 @@ import torch
 
 from pwave.audio.config import FeatureConfig
 from pwave.audio.io import load_audio, save_wav
-from pwave.models.student import Student, StudentConfig
-from pwave.models.teacher import Teacher, TeacherConfig
-from pwave.synthesize import (
+from pwave.cli.synthesize import add_arguments, run
+from pwave.inference.synthesis import (
     CheckpointError,
     Vocoder,
-    add_arguments,
     context_frames_needed,
     find_inputs,
-    load_checkpoint,
     make_batches,
-    run,
 )
+from pwave.model_io.loading import load_model
+from pwave.models.student import Student, StudentConfig
+from pwave.models.teacher import Teacher, TeacherConfig
 
 SR, HOP, N_MELS, CTX = 8000, 16, 8, 2
 
@@ -105,9 +105,9 @@ def cli(*argv: str) -> int:
 
 def test_front_end_matches_the_training_data_module(tmp_path):
     """Copy synthesis feeds the model exactly what the data module feeds it in training."""
-    from pwave.data.datamodule import UtteranceDataset
     from pwave.data.dataset import PreparedDataset
     from pwave.data.prepare import prepare_corpus
+    from pwave.data.segments import UtteranceDataset
 
     corpus = tmp_path / "corpus"
     for i, n in enumerate((4000, 4321, 5003)):
@@ -323,22 +323,22 @@ def test_load_checkpoint_detects_the_kind(tmp_path):
     student, teacher = tiny_student(), tiny_teacher()
     student.save(tmp_path / "s.pt")
     teacher.save(tmp_path / "t.pt")
-    assert isinstance(load_checkpoint(tmp_path / "s.pt"), Student)
-    assert isinstance(load_checkpoint(tmp_path / "t.pt"), Teacher)
+    assert isinstance(load_model(tmp_path / "s.pt"), Student)
+    assert isinstance(load_model(tmp_path / "t.pt"), Teacher)
     # A Lightning checkpoint of `pwave train student` (EMA weights under ema.module.).
     state = {f"ema.module.{k}": v for k, v in student.state_dict().items()}
     state.update({f"model.{k}": torch.zeros_like(v) for k, v in student.state_dict().items()})
     info = {"kind": "student", "config": student.config.to_dict()}
     torch.save({"pwave": info, "state_dict": state}, tmp_path / "run.ckpt")
-    loaded = load_checkpoint(tmp_path / "run.ckpt")
+    loaded = load_model(tmp_path / "run.ckpt")
     assert isinstance(loaded, Student)
     for k, v in student.state_dict().items():
         torch.testing.assert_close(loaded.state_dict()[k], v)
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="not a pwave checkpoint"):
-        load_checkpoint(tmp_path / "junk.pt")
+        load_model(tmp_path / "junk.pt")
     with pytest.raises(FileNotFoundError):
-        load_checkpoint(tmp_path / "missing.pt")
+        load_model(tmp_path / "missing.pt")
 
 
 def test_synthesis_benchmark_script_times_both_samplers():

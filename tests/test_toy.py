@@ -9,7 +9,8 @@ import math
 import pytest
 import torch
 
-from pwave import toy
+from pwave.apps import toy
+from pwave.cli import toy as toy_cli
 
 
 @pytest.mark.parametrize("name", ["8gaussians", "ring", "checkerboard"])
@@ -45,12 +46,12 @@ def test_moons_sampler_shape():
 
 
 def test_tiny_run_writes_metrics_and_plot(tmp_path):
-    parser = toy.add_arguments(argparse.ArgumentParser())
+    parser = toy_cli.add_arguments(argparse.ArgumentParser())
     tiny = "--teacher-steps 3 --student-steps 3 --teacher-layers 2 --student-layers 2 --hidden 8"
     tiny += " --bins 4 --batch-size 64 --eval-samples 500 --time-samples 200 --seed 1"
     args = parser.parse_args(["--output", str(tmp_path), *tiny.split()])
     threads = torch.get_num_threads()
-    metrics = toy.run(args)
+    metrics = toy.run_toy(args)
     assert torch.get_num_threads() == threads  # the toy restores the thread count
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
     assert (tmp_path / "toy.png").stat().st_size > 0
@@ -81,7 +82,8 @@ def test_tiny_run_writes_metrics_and_plot(tmp_path):
 def test_main_without_density_reports_no_kl(tmp_path, capsys):
     tiny = "--dataset moons --teacher-steps 2 --student-steps 2 --teacher-layers 1"
     tiny += " --student-layers 1 --hidden 8 --flow affine --eval-samples 300 --time-samples 100"
-    metrics = toy.main(["--output", str(tmp_path), *tiny.split(), "--no-plot"])
+    assert toy_cli.main(["--output", str(tmp_path), *tiny.split(), "--no-plot"]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["teacher_kl"] is None and math.isfinite(metrics["student_reverse_kl"])
     assert "teacher NLL" in capsys.readouterr().out
 

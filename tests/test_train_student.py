@@ -14,7 +14,7 @@ from pwave.models.teacher import Teacher, TeacherConfig
 from pwave.train.cli import make_cli, run_stage
 
 ROOT = Path(__file__).resolve().parents[1]
-DEBUG = str(ROOT / "configs" / "student" / "debug.yaml")
+DEBUG = str(ROOT / "pwave" / "configs" / "student" / "debug.yaml")
 
 
 def _teacher(features, **changes) -> Teacher:
@@ -128,7 +128,7 @@ def test_exported_student_is_the_ema_model(student_run):
 
 @pytest.mark.parametrize("variant", ["mc_kl", "mc_kl_analytic_entropy", "gaussian_kl"])
 def test_gradients_reach_the_student_through_the_teacher(variant, teacher_file, prepared_demo):
-    from pwave.data.datamodule import VocoderDataModule
+    from pwave.train.datamodule import VocoderDataModule
     from pwave.train.student import StudentModule
 
     module = StudentModule(
@@ -164,7 +164,7 @@ def test_teacher_data_feature_mismatch_is_refused(prepared_demo, tmp_path):
 
 
 def test_missing_teacher_is_a_clear_error(prepared_demo, tmp_path):
-    from pwave.cli import UserError
+    from pwave.errors import UserError
 
     with pytest.raises(UserError, match="--teacher"):
         make_cli(

@@ -9,12 +9,13 @@ import pytest
 import torch
 
 from pwave.audio.config import FeatureConfig, FeatureMismatchError
+from pwave.cli.train import add_arguments
 from pwave.models.teacher import Teacher
 from pwave.train.cli import make_cli, run_stage
-from pwave.train.teacher import TeacherModule, add_arguments, load_teacher
+from pwave.train.teacher import TeacherModule, load_teacher
 
 ROOT = Path(__file__).resolve().parents[1]
-DEBUG = str(ROOT / "configs" / "teacher" / "debug.yaml")
+DEBUG = str(ROOT / "pwave" / "configs" / "teacher" / "debug.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +115,8 @@ def test_module_checks_the_data_it_meets(prepared_demo, tmp_path):
     ``setup`` and is refused there."""
     import lightning.pytorch as pl
 
-    from pwave.data.datamodule import VocoderDataModule
     from pwave.models.teacher import TeacherConfig
+    from pwave.train.datamodule import VocoderDataModule
 
     cfg = TeacherConfig(
         features=FeatureConfig(16000, 256, 64, 256, 20, fmax=8000.0),

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch.autograd.functional import jacobian
 
-from pwave.models.incremental import IncrementalWaveNet
-from pwave.models.upsampler import MelUpsampler, check_upsample_factors, repeat_then_smooth
-from pwave.models.wavenet import WaveNet, shift_right
+from pwave.nn.incremental import IncrementalWaveNet
+from pwave.nn.upsampler import MelUpsampler, check_upsample_factors, repeat_then_smooth
+from pwave.nn.wavenet import WaveNet, shift_right
 
 DT = torch.float64
 

@@ -10,9 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-
-class FeatureMismatchError(ValueError):
-    """Two feature configs that must agree do not; the message names every differing field."""
+from pwave.errors import FeatureMismatchError  # noqa: F401
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from pwave.errors import AudioError, AudioReadError  # noqa: F401
+
 #: Full-scale threshold: integer files reaching this fraction of full scale count as clipped.
 CLIP_LEVEL = 0.999
 #: Files whose peak stays below this are treated as digital silence.
@@ -35,24 +37,6 @@ def audio_extensions() -> tuple[str, ...]:
     if "MP3" in sf.available_formats():
         exts.append(".mp3")
     return tuple(exts)
-
-
-class AudioError(ValueError):
-    """Base class for audio problems that a user has to fix in their data."""
-
-
-class AudioReadError(AudioError):
-    """A file that cannot be used; ``reason`` says why in a few words.
-
-    ``kind`` is a stable short tag for counting: ``"missing"``, ``"permission"``,
-    ``"empty"``, ``"unreadable"``, ``"no_samples"``, ``"nonfinite"`` or ``"other"``.
-    """
-
-    def __init__(self, path: str | os.PathLike, reason: str, kind: str = "other"):
-        self.path = str(path)
-        self.reason = reason
-        self.kind = kind
-        super().__init__(f"{self.path}: {reason}")
 
 
 @dataclass

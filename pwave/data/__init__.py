@@ -1,13 +1,12 @@
-"""Corpora, preparation, the training data module and the built-in demo corpus.
+"""Corpora, preparation, segment datasets and the built-in demo corpus (no Lightning).
 
 * :mod:`pwave.data.layouts`: readers for folder / LJSpeech / VCTK / LibriTTS / CMU Arctic.
 * :mod:`pwave.data.prepare`: :func:`prepare_corpus` and the ``pwave prepare`` command.
 * :mod:`pwave.data.dataset`: :class:`PreparedDataset`, a prepared dataset on disk.
-* :mod:`pwave.data.datamodule`: :class:`VocoderDataModule` (Lightning).
+* :mod:`pwave.data.segments`: aligned (audio, mel) segment datasets and the crop sampler.
 * :mod:`pwave.data.demo`: :func:`generate_demo_corpus`, procedural speech-like audio.
-* :mod:`pwave.data.synthetic`: miniature corpus trees for tests and benchmarks.
 
-Names are imported lazily, so ``import pwave.data`` does not import Lightning.
+Names are imported lazily, so ``import pwave.data`` stays cheap.
 """
 
 from importlib import import_module
@@ -15,15 +14,14 @@ from typing import Any
 
 _EXPORTS = {
     "CorpusEntry": "layouts",
-    "LayoutError": "layouts",
+    "LayoutError": "errors",
     "scan_layout": "layouts",
     "detect_layout": "layouts",
     "prepare_corpus": "prepare",
-    "PrepareError": "prepare",
-    "NothingUsableError": "prepare",
+    "PrepareError": "errors",
+    "NothingUsableError": "errors",
     "PreparedDataset": "dataset",
     "Utterance": "dataset",
-    "VocoderDataModule": "datamodule",
     "generate_demo_corpus": "demo",
 }
 
@@ -32,5 +30,7 @@ __all__ = sorted(_EXPORTS)
 
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
-        return getattr(import_module(f"pwave.data.{_EXPORTS[name]}"), name)
+        module = _EXPORTS[name]
+        path = "pwave.errors" if module == "errors" else f"pwave.data.{module}"
+        return getattr(import_module(path), name)
     raise AttributeError(f"module 'pwave.data' has no attribute {name!r}")

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from pwave.audio.io import audio_extensions
+from pwave.errors import LayoutError  # noqa: F401
 
 SPLITS = ("train", "dev", "eval")
 LAYOUTS = ("folder", "ljspeech", "vctk", "libritts", "arctic")
@@ -44,10 +45,6 @@ LIBRITTS_SUBSETS = (
     "test-clean",
     "test-other",
 )
-
-
-class LayoutError(ValueError):
-    """The folder does not look like the named layout; the message says what was expected."""
 
 
 @dataclass

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from pwave.audio.config import FeatureConfig
-from pwave.models.upsampler import check_upsample_factors
+from pwave.nn.upsampler import check_upsample_factors
 
 ConfigT = TypeVar("ConfigT")
 

@@ -9,6 +9,7 @@ teacher, ``z`` for the student) and in how many layers each flow has.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,10 +17,25 @@ import torch
 from torch import Tensor, nn
 
 from pwave.audio.config import FeatureConfig
-from pwave.checkpoint import SavableModel
+from pwave.flows.base import soft_clamp
 from pwave.flows.distributions import make_base
-from pwave.models.upsampler import MelUpsampler
-from pwave.models.wavenet import WaveNet, shift_right
+from pwave.models.savable import SavableModel
+from pwave.nn.upsampler import MelUpsampler
+from pwave.nn.wavenet import WaveNet, shift_right
+
+
+def bounded_log_scale(raw: Tensor, low: float, high: float) -> Tensor:
+    """Soft-clamp ``raw`` into ``(low, high)``: ``soft_clamp(raw - c, (high - low) / 2) + c``
+    with ``c`` the centre; slope 1 at the centre."""
+    centre = 0.5 * (low + high)
+    return soft_clamp(raw - centre, 0.5 * (high - low)) + centre
+
+
+def unbounded_log_scale(value: float, low: float, high: float) -> float:
+    """Inverse of :func:`bounded_log_scale` for a number strictly inside ``(low, high)``
+    (used to set the raw log-scale bias that gives a chosen initial log-scale)."""
+    centre, half = 0.5 * (low + high), 0.5 * (high - low)
+    return centre + half * math.atanh((value - centre) / half)
 
 
 class WaveNetFlowModel(SavableModel, nn.Module):
@@ -61,8 +77,6 @@ class WaveNetFlowModel(SavableModel, nn.Module):
             for layers, cycles in flows
         )
         # Each flow starts at an equal share of the total initial log-scale.
-        from pwave.models.teacher import unbounded_log_scale
-
         raw = unbounded_log_scale(
             config.init_log_scale / len(flows), config.log_scale_min, config.log_scale_max
         )
@@ -89,8 +103,6 @@ class WaveNetFlowModel(SavableModel, nn.Module):
 
     def split_params(self, out: Tensor) -> tuple[Tensor, Tensor]:
         """WaveNet output ``[B, 2, ...]`` -> ``(mu, log_scale)`` each ``[B, ...]`` (bounded)."""
-        from pwave.models.teacher import bounded_log_scale
-
         c = self.config
         return out[:, 0], bounded_log_scale(out[:, 1], c.log_scale_min, c.log_scale_max)
 

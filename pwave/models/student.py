@@ -1,8 +1,8 @@
 r"""The WaveNet student: an inverse autoregressive flow (IAF) over time, conditioned on mel.
 
 ``K`` affine flows map base noise :math:`z = x^{(0)}` to audio :math:`x = x^{(K)}`; flow
-:math:`k` has its own causal :class:`~pwave.models.wavenet.WaveNet` that reads the flow's
-**input** delayed by one step (:func:`~pwave.models.wavenet.shift_right`):
+:math:`k` has its own causal :class:`~pwave.nn.wavenet.WaveNet` that reads the flow's
+**input** delayed by one step (:func:`~pwave.nn.wavenet.shift_right`):
 
 .. math::  x^{(k)}_t = x^{(k-1)}_t\, e^{s_{k,t}} + \mu_{k,t}, \qquad
            (\mu_{k,t}, s_{k,t}) = \mathrm{WaveNet}_k\big(x^{(k-1)}_{<t},\, c\big).
@@ -57,7 +57,7 @@ from pwave.models.flow_config import (
     front_end,
 )
 from pwave.models.flow_model import WaveNetFlowModel
-from pwave.models.incremental import IncrementalWaveNet
+from pwave.nn.incremental import IncrementalWaveNet
 
 CHECKPOINT_FORMAT = "pwave.student"
 

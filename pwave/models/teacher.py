@@ -4,14 +4,14 @@ One flow step maps noise to audio sample by sample,
 
 .. math::  x_t = z_t\, e^{s_t(x_{<t},\, c)} + \mu_t(x_{<t},\, c),
 
-with :math:`(\mu_t, s_t)` produced by a causal :class:`~pwave.models.wavenet.WaveNet` fed the
+with :math:`(\mu_t, s_t)` produced by a causal :class:`~pwave.nn.wavenet.WaveNet` fed the
 audio shifted right by one step, and :math:`c` the upsampled mel
-(:class:`~pwave.models.upsampler.MelUpsampler`). The normalizing direction
+(:class:`~pwave.nn.upsampler.MelUpsampler`). The normalizing direction
 :math:`z_t = (x_t - \mu_t) e^{-s_t}` is a single parallel pass, so the density
 
 .. math::  \log p(x \mid c) = \sum_t \log p_0(z_t) - \sum_t s_t
 
-is cheap to train on; sampling is sequential (:mod:`pwave.models.incremental`).
+is cheap to train on; sampling is sequential (:mod:`pwave.nn.incremental`).
 
 With ``num_flows = K > 1`` the flows are stacked: flow ``k`` (``k = 0`` applied first to the
 noise) has its own WaveNet conditioned on its own output delayed by one step; all share the
@@ -28,7 +28,6 @@ The affine step and base densities come from :mod:`pwave.flows.distributions`.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +35,7 @@ import torch
 from torch import Tensor
 
 from pwave.audio.config import FeatureConfig
-from pwave.flows.base import soft_clamp, sum_except_batch
+from pwave.flows.base import sum_except_batch
 from pwave.flows.distributions import affine_inverse, make_base
 from pwave.models.flow_config import (
     DEMO_FEATURES,
@@ -46,12 +45,12 @@ from pwave.models.flow_config import (
     config_to_dict,
     front_end,
 )
-from pwave.models.flow_model import WaveNetFlowModel
-from pwave.models.incremental import sample_cached, sample_naive
+from pwave.models.flow_model import WaveNetFlowModel, bounded_log_scale, unbounded_log_scale  # noqa: F401
+from pwave.models.sequential import sample_cached, sample_naive
+from pwave.units import BIN_WIDTH_16BIT
 
 CHECKPOINT_FORMAT = "pwave.teacher"
 #: Width of one 16-bit quantisation bin for audio in [-1, 1].
-BIN_WIDTH_16BIT = 2.0 / 65536.0
 
 
 @dataclass
@@ -65,7 +64,7 @@ class TeacherConfig:
         upsample_factors: upsampler stage factors; product must equal ``features.hop_length``.
         cond_channels: channels of the upsampled conditioning.
         residual_channels, gate_channels, skip_channels, kernel_size, layers, cycles: the
-            WaveNet of each flow (see :class:`~pwave.models.wavenet.WaveNet`).
+            WaveNet of each flow (see :class:`~pwave.nn.wavenet.WaveNet`).
         num_flows: stacked affine autoregressive flows.
         base: ``"gaussian"`` or ``"logistic"`` base noise.
         log_scale_min, log_scale_max: soft bounds of each flow's log-scale (``-11`` is about
@@ -151,19 +150,6 @@ class TeacherConfig:
             base="logistic",
         )
 
-
-def bounded_log_scale(raw: Tensor, low: float, high: float) -> Tensor:
-    """Soft-clamp ``raw`` into ``(low, high)``: ``soft_clamp(raw - c, (high - low) / 2) + c``
-    with ``c`` the centre; slope 1 at the centre."""
-    centre = 0.5 * (low + high)
-    return soft_clamp(raw - centre, 0.5 * (high - low)) + centre
-
-
-def unbounded_log_scale(value: float, low: float, high: float) -> float:
-    """Inverse of :func:`bounded_log_scale` for a number strictly inside ``(low, high)``
-    (used to set the raw log-scale bias that gives a chosen initial log-scale)."""
-    centre, half = 0.5 * (low + high), 0.5 * (high - low)
-    return centre + half * math.atanh((value - centre) / half)
 
 
 class Teacher(WaveNetFlowModel):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pwave.train.common import bits_per_sample
+from pwave.units import bits_per_sample
 
 _CHUNK = 1 << 16
 

@@ -1,7 +1,7 @@
 """The training commands: ``pwave train teacher`` and ``pwave train student``.
 
 Both are a :class:`~lightning.pytorch.cli.LightningCLI` (jsonargparse) over the stage's
-LightningModule and :class:`~pwave.data.datamodule.VocoderDataModule`, so they take
+LightningModule and :class:`~pwave.train.datamodule.VocoderDataModule`, so they take
 
 * ``--config FILE.yaml`` (repeatable; later files and flags override earlier ones),
 * dotted overrides: ``--model.lr 1e-3``, ``--trainer.max_steps 100``,
@@ -43,6 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.cli import LightningCLI
+
+from pwave.errors import ResumeError  # noqa: F401
 
 STAGES = ("teacher", "student")
 DEMO_SENTINEL = "demo"
@@ -152,7 +154,7 @@ class PwaveCLI(LightningCLI):
         else:
             teacher_file = cfg.model.get("teacher_path")
             if not teacher_file:
-                from pwave.cli import UserError
+                from pwave.errors import UserError
 
                 raise UserError(
                     "the student needs a trained teacher: pass --teacher PATH (the teacher.pt "
@@ -287,7 +289,7 @@ def _is_prepared(path) -> bool:
 
 def default_config(stage: str) -> Path | None:
     """``configs/<stage>/demo.yaml`` of a source checkout, if there is one."""
-    path = Path(__file__).resolve().parents[2] / "configs" / stage / "demo.yaml"
+    path = Path(__file__).resolve().parents[1] / "configs" / stage / "demo.yaml"
     return path if path.is_file() else None
 
 
@@ -347,10 +349,6 @@ def make_cli(stage: str, args: Sequence[str] | None = None) -> PwaveCLI:
         },
         trainer_defaults={"default_root_dir": f"runs/{stage}"},
     )
-
-
-class ResumeError(RuntimeError):
-    """The run folder's checkpoint does not fit the model being trained."""
 
 
 def resume_checkpoint(cli: PwaveCLI) -> str | None:
@@ -420,9 +418,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_command(stage: str, args: argparse.Namespace) -> int:
     """``run(args)`` of one stage: known user errors become one-line messages."""
     from pwave.audio.config import FeatureMismatchError
-    from pwave.checkpoint import CheckpointError
-    from pwave.cli import UserError
     from pwave.data.prepare import PrepareError
+    from pwave.errors import UserError
+    from pwave.serialization import CheckpointError
     from pwave.train.common import NonFiniteTrainingError
     from pwave.train.resume import stop_signal
 
@@ -451,7 +449,7 @@ def run_command(stage: str, args: argparse.Namespace) -> int:
 
 def main(stage: str, argv: Sequence[str] | None = None) -> int:
     """``python -m pwave.train.<stage>``: same options as ``pwave train <stage>``."""
-    from pwave.cli import UserError
+    from pwave.errors import UserError
 
     try:
         return run_command(

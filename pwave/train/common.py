@@ -25,36 +25,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from pwave.models.teacher import BIN_WIDTH_16BIT  # width of one 16-bit bin in [-1, 1]
+from pwave.errors import NonFiniteTrainingError  # noqa: F401
+from pwave.units import BIN_WIDTH_16BIT, bits_per_sample  # noqa: F401
 
 DecayKind = Literal["none", "exponential", "cosine"]
 
 
-def bits_per_sample(log_prob: Tensor | float, num_samples: int) -> Tensor:
-    r"""Bits per 16-bit sample from a continuous log-density (nats) of ``num_samples`` samples.
 
-    A continuous density :math:`p` on audio in :math:`[-1, 1]` gives each 16-bit bin of
-    width :math:`\Delta = 2/65536` the probability :math:`P \approx p(x)\,\Delta`, so
-
-    .. math:: \text{bits} = -\frac{1}{T}\,\frac{\log p(x_{1:T}) + T \log \Delta}{\ln 2}
-              = -\frac{\log p(x_{1:T})}{T \ln 2} + 15.
-
-    The uniform density on :math:`[-1, 1]` scores exactly 16 bits. Exact (an upper bound on
-    the discrete code length) when ``x`` was dequantised with uniform noise of one bin width.
-
-    Args:
-        log_prob: ``log p(x)`` in nats, any shape (e.g. ``[batch]``), summed over time.
-        num_samples: :math:`T`, the samples each log-density covers.
-
-    Returns:
-        Bits per sample, same shape as ``log_prob``, float32 or wider.
-    """
-    if num_samples <= 0:
-        raise ValueError(f"num_samples must be positive, got {num_samples}")
-    lp = torch.as_tensor(log_prob)
-    if not lp.is_floating_point() or lp.dtype in (torch.float16, torch.bfloat16):
-        lp = lp.float()
-    return -(lp / num_samples + math.log(BIN_WIDTH_16BIT)) / math.log(2.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -173,10 +150,6 @@ def lr_factor(
 # --------------------------------------------------------------------------------------------
 # Non-finite guard
 # --------------------------------------------------------------------------------------------
-
-
-class NonFiniteTrainingError(RuntimeError):
-    """Training produced a non-finite loss or gradient too many optimizer steps in a row."""
 
 
 class NonFiniteGuard:

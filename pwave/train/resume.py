@@ -1,8 +1,8 @@
 """Kill-safe training: atomic checkpoints, graceful stops and exact resume.
 
 * :class:`AtomicCheckpointIO`: Lightning's checkpoint writer and reader for pwave runs.
-  Writes go through :func:`pwave.checkpoint.atomic_save` (temporary file, ``fsync``,
-  rename), reads through :func:`pwave.checkpoint.safe_load` (``weights_only=True``: a
+  Writes go through :func:`pwave.serialization.atomic_save` (temporary file, ``fsync``,
+  rename), reads through :func:`pwave.serialization.safe_load` (``weights_only=True``: a
   checkpoint that would unpickle anything but tensors and plain containers is refused, even
   when resuming).
 * :class:`ResumeCallback`: saves ``last.ckpt`` every N steps, at the end of the step
@@ -10,7 +10,7 @@
   ``Ctrl-C`` aborts at once) and at the last step; keeps, in every checkpoint, the position
   in the data (epoch, batches done) and the global random states (torch, CUDA, numpy,
   python), which it restores when the run resumes.
-* :class:`ResumableDataModule`: the :class:`~pwave.data.datamodule.VocoderDataModule` of
+* :class:`ResumableDataModule`: the :class:`~pwave.train.datamodule.VocoderDataModule` of
   the training commands; a run resumed in the middle of an epoch continues with the very
   batches the uninterrupted run would have seen (the crop sampler's permutation of that
   epoch, minus the batches already done).
@@ -41,8 +41,8 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader, Sampler
 
-from pwave.checkpoint import atomic_save, safe_load
-from pwave.data.datamodule import VocoderDataModule
+from pwave.serialization import atomic_save, safe_load
+from pwave.train.datamodule import VocoderDataModule
 
 LAST_CHECKPOINT = "last.ckpt"
 CHECKPOINT_DIR = "checkpoints"

@@ -211,28 +211,3 @@ class StudentModule(FlowTrainingModule):
             "teacher_path": str(self.hparams.get("teacher_path")),
         }
         self.export()
-
-
-# -- command line (``pwave train student`` / ``python -m pwave.train.student``) ------------------
-
-
-def add_arguments(parser) -> None:
-    """Wire ``pwave train student`` (all options go to the LightningCLI; see pwave.train.cli)."""
-    from pwave.train.cli import add_arguments as add
-
-    add(parser)
-
-
-def run(args) -> int:
-    """Run ``pwave train student`` with ``args.cli_args`` (LightningCLI syntax)."""
-    from pwave.train.cli import run_command
-
-    return run_command("student", args)
-
-
-if __name__ == "__main__":
-    import sys
-
-    from pwave.train.cli import main
-
-    sys.exit(main("student"))

@@ -358,18 +358,9 @@ def load_teacher(path: str | Path, map_location: str | torch.device = "cpu") -> 
             f"no teacher at {path}; train one with `pwave train teacher` (it writes "
             "<run dir>/teacher.pt) and pass that file"
         )
-    if path.suffix == ".ckpt":  # a Lightning checkpoint: read weights-only, never code
-        from pwave.checkpoint import safe_load
+    from pwave.model_io.loading import load_model
 
-        ckpt = safe_load(path, map_location=map_location)
-        if not isinstance(ckpt, dict) or CHECKPOINT_KEY not in ckpt:
-            raise ValueError(f"{path} is not a checkpoint of `pwave train teacher`")
-        model = Teacher(TeacherConfig.from_dict(ckpt[CHECKPOINT_KEY]["config"]))
-        prefix = "ema.module."
-        state = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
-        model.load_state_dict(state)
-        return model.eval()
-    return Teacher.load(path, map_location=map_location)
+    return load_model(path, map_location=map_location, kind="teacher")
 
 
 __all__ = [
@@ -388,28 +379,3 @@ __all__ = [
     "show_in_progress_bar",
     "without_stats",
 ]
-
-
-# -- command line (``pwave train teacher`` / ``python -m pwave.train.teacher``) ------------------
-
-
-def add_arguments(parser) -> None:
-    """Wire ``pwave train teacher`` (all options go to the LightningCLI; see pwave.train.cli)."""
-    from pwave.train.cli import add_arguments as add
-
-    add(parser)
-
-
-def run(args) -> int:
-    """Run ``pwave train teacher`` with ``args.cli_args`` (LightningCLI syntax)."""
-    from pwave.train.cli import run_command
-
-    return run_command("teacher", args)
-
-
-if __name__ == "__main__":
-    import sys
-
-    from pwave.train.cli import main
-
-    sys.exit(main("teacher"))

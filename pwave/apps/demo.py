@@ -21,36 +21,7 @@ import json
 import time
 from pathlib import Path
 
-from pwave.cli import UserError
-
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-
-
-def config_path(stage: str, name: str) -> Path:
-    """``configs/<stage>/<name>.yaml`` of the source checkout; a clear error if missing."""
-    path = CONFIG_DIR / stage / f"{name}.yaml"
-    if not path.exists():
-        raise UserError(
-            f"no config {path}; pwave demo reads configs/ from the source checkout "
-            "(install with `pip install -e .` from a clone)"
-        )
-    return path
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", type=Path, default=Path("runs/demo"), help="output folder")
-    parser.add_argument(
-        "--config-name", default="demo", help="configs/{teacher,student}/NAME.yaml (demo|debug)"
-    )
-    parser.add_argument("--teacher-minutes", type=float, default=10.0, help="teacher budget")
-    parser.add_argument("--student-minutes", type=float, default=5.0, help="student budget")
-    parser.add_argument(
-        "--teacher-utterances", type=int, default=1, help="eval utterances for the slow teacher"
-    )
-    parser.add_argument("--utterances", type=int, default=48, help="demo corpus size")
-    parser.add_argument("--seconds", type=float, default=4.0, help="seconds per utterance")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--skip-bench", action="store_true", help="leave out the speed table")
+from pwave.configs import config_path  # noqa: E402,F401
 
 
 def _max_time(minutes: float) -> str:
@@ -62,10 +33,11 @@ def _banner(text: str) -> None:
     print(f"\n=== pwave demo: {text}", flush=True)
 
 
-def run(args: argparse.Namespace) -> int:
+def run_demo(args: argparse.Namespace) -> int:
+    """Run the whole demo pipeline with the options of ``pwave demo`` (see the module doc)."""
     from pwave.audio.features import load_feature_config
     from pwave.data.prepare import prepare_corpus
-    from pwave.evaluate import evaluate_folders, format_summary, summarize
+    from pwave.evaluation.evaluate import evaluate_folders, format_summary, summarize
     from pwave.train.cli import run_stage
 
     out: Path = args.output
@@ -119,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
     _banner("4/6 copy-synthesise the eval split")
     from pwave.data.dataset import PreparedDataset
-    from pwave.synthesize import Vocoder, synthesize_paths
+    from pwave.inference.synthesis import Vocoder, synthesize_paths
 
     data = PreparedDataset(out / "data")
     reference = data.export_wavs("eval", out / "synth" / "reference")
@@ -163,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     bench_report = None
     if not args.skip_bench:
         _banner("6/6 speed: sequential teacher vs parallel student")
-        from pwave.bench import BenchSettings, format_table, run_benchmark, write_outputs
+        from pwave.apps.bench import BenchSettings, format_table, run_benchmark, write_outputs
 
         settings = BenchSettings(
             teacher=str(teacher_pt),

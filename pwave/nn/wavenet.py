@@ -22,7 +22,7 @@ step (:func:`shift_right`) so that its ``mu_t, log_scale_t`` depend on ``x_{<t}`
 The per-layer math lives in the module-level functions :func:`gated_residual_skip` and
 :func:`output_head`, which act on channel-first tensors of shape ``[B, C, T]`` (parallel pass)
 or ``[B, C]`` (one time step). :class:`WaveNet` and the incremental sampler in
-:mod:`pwave.models.incremental` both call them with the weights returned by
+:mod:`pwave.nn.incremental` both call them with the weights returned by
 :meth:`WaveNet.effective_weights`, so there is a single definition of a layer.
 """
 

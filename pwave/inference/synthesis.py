@@ -14,13 +14,14 @@ Inputs (``--input`` is a file or a folder, searched recursively):
   writes them (``<prepared dataset>/mel/*.npy``).
 
 Every mel is then fed to the model as the training data module feeds it
-(:mod:`pwave.data.datamodule`): normalised per bin with the statistics in the model's feature
+(:mod:`pwave.train.datamodule`): normalised per bin with the statistics in the model's feature
 config and edge-padded with ``mel_context_frames`` frames on each side. A mel of ``F`` frames
 gives ``F * hop`` samples, written as a 16-bit wav at the model's rate.
 
 Checkpoints: a student or teacher saved by ``pwave train`` (``student.pt`` / ``teacher.pt``,
-or a Lightning ``.ckpt`` of the run), or an export folder of :mod:`pwave.export`; the kind is
-read from the file (:func:`load_checkpoint`). The student generates a whole utterance in one
+or a Lightning ``.ckpt`` of the run), or an export folder of :mod:`pwave.model_io.export`; the
+kind is
+read from the file (:func:`load_model`). The student generates a whole utterance in one
 parallel pass; a teacher works too, with its sequential cached sampler (slow: one sample at a
 time).
 
@@ -46,10 +47,8 @@ synthesised.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
-import math
 import os
 import sys
 import time
@@ -66,12 +65,11 @@ from torch import Tensor
 from pwave.audio.config import FeatureConfig
 from pwave.audio.io import AudioReadError, audio_extensions, load_audio, resample, save_wav
 from pwave.audio.mel import MelSpectrogram, pad_context
+from pwave.errors import CheckpointError, InputError  # noqa: F401
 from pwave.flows.distributions import make_base
-from pwave.models.fused import FastStudentSampler
-from pwave.models.student import CHECKPOINT_FORMAT as STUDENT_FORMAT
-from pwave.models.student import Student, StudentConfig
-from pwave.models.teacher import CHECKPOINT_FORMAT as TEACHER_FORMAT
-from pwave.models.teacher import Teacher
+from pwave.model_io.loading import Model, load_model, model_kind
+from pwave.sampling.chunking import chunk_windows, context_frames_needed, upsampler_reach  # noqa: F401
+from pwave.sampling.fused import FastStudentSampler
 
 REPORT_FILE = "report.json"
 MEL_EXTENSION = ".npy"
@@ -80,90 +78,6 @@ RTF_DEFINITION = (
     "RTF = wall time / audio time (lower is better); x real time = audio time / wall time"
 )
 
-Model = Student | Teacher
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be loaded; the message says what was expected."""
-
-
-class InputError(ValueError):
-    """An input file that cannot be synthesised; ``reason`` says why in a few words."""
-
-    def __init__(self, path: str | os.PathLike, reason: str):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
-
-
-# --------------------------------------------------------------------------------------------
-# Loading models
-# --------------------------------------------------------------------------------------------
-
-
-def model_kind(model: Model) -> str:
-    """``"student"`` or ``"teacher"``."""
-    if isinstance(model, Student):
-        return "student"
-    if isinstance(model, Teacher):
-        return "teacher"
-    raise TypeError(f"expected a pwave Student or Teacher, got {type(model).__name__}")
-
-
-def _student_from_lightning(path: Path, ckpt: dict, map_location) -> Student:
-    """The EMA student of a Lightning checkpoint of ``pwave train student``."""
-    info = ckpt["pwave"]
-    model = Student(StudentConfig.from_dict(info["config"]))
-    prefix = "ema.module."
-    state = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
-    if not state:
-        raise CheckpointError(f"{path} holds no EMA student weights (ema.module.*)")
-    model.load_state_dict(state)
-    return model.to(map_location).eval()
-
-
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Model:
-    """Load a student or teacher, detecting the kind from the checkpoint itself.
-
-    Accepts ``student.pt`` / ``teacher.pt`` (:meth:`Student.save` / :meth:`Teacher.save`), a
-    Lightning ``.ckpt`` written by ``pwave train`` (its EMA weights), or an export folder of
-    :func:`pwave.export.export_safetensors` (or its ``model.safetensors``).
-
-    Raises:
-        FileNotFoundError: nothing at ``path``.
-        CheckpointError: not a pwave checkpoint of a known kind.
-    """
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"no checkpoint at {p}")
-    if p.is_dir() or p.suffix == ".safetensors":
-        from pwave.export import load_pretrained
-
-        return load_pretrained(p if p.is_dir() else p.parent, map_location=map_location)
-    from pwave.checkpoint import safe_load
-
-    try:  # weights only: a checkpoint can never run code, whatever its suffix
-        ckpt = safe_load(p, map_location=map_location)
-    except Exception as err:  # noqa: BLE001 - reported as a CheckpointError below
-        raise CheckpointError(f"{p} is not a pwave checkpoint: {err}") from None
-    if isinstance(ckpt, dict) and ckpt.get("format") == STUDENT_FORMAT:
-        return Student.load(p, map_location=map_location)
-    if isinstance(ckpt, dict) and ckpt.get("format") == TEACHER_FORMAT:
-        return Teacher.load(p, map_location=map_location)
-    if p.suffix == ".ckpt":
-        info = ckpt.get("pwave") if isinstance(ckpt, dict) else None
-        kind = info.get("kind") if isinstance(info, dict) else None
-        if kind == "teacher":
-            from pwave.train.teacher import load_teacher
-
-            return load_teacher(p, map_location=map_location)
-        if kind == "student":
-            return _student_from_lightning(p, ckpt, map_location)
-    raise CheckpointError(
-        f"{p} is not a pwave checkpoint: expected student.pt / teacher.pt (written by "
-        "`pwave train`), a Lightning .ckpt of `pwave train`, or an export folder "
-        "(`pwave export`)"
-    )
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -184,57 +98,6 @@ def resolve_dtype(dtype: str, device: torch.device) -> str:
     if dtype not in ("float32", "bf16"):
         raise ValueError(f"dtype must be auto, float32 or bf16, got {dtype!r}")
     return dtype
-
-
-# --------------------------------------------------------------------------------------------
-# Chunking long utterances
-# --------------------------------------------------------------------------------------------
-
-
-def upsampler_reach(upsample_factors: Sequence[int]) -> int:
-    r"""Samples by which the upsampler's smoothing convolutions can carry information:
-    :math:`\sum_j f_j \prod_{i > j} f_i` (stage ``j`` smooths over ``±f_j`` steps at its
-    rate); the context convolution's frames are handled by slicing the context-padded mel."""
-    reach, scale = 0, 1
-    for f in reversed([int(f) for f in upsample_factors]):
-        reach += f * scale
-        scale *= f
-    return reach
-
-
-def chunk_windows(
-    frames: int, chunk_frames: int, left: int, right: int
-) -> list[tuple[int, int, int, int]]:
-    """Split ``frames`` into chunks ``[f0, f1)`` of ``chunk_frames`` and the windows
-    ``[w0, w1) = [f0 - left, f1 + right)`` (clipped to the utterance) they are computed on.
-
-    A causal model whose output at sample ``t`` reads at most ``left * hop`` past samples
-    (receptive field plus the upsampler's reach) and whose conditioning reads at most
-    ``right`` frames ahead gives, on each window, exactly the chunk's samples of a
-    whole-utterance pass. Returns ``(f0, f1, w0, w1)`` tuples.
-    """
-    if chunk_frames < 1:
-        raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
-    out = []
-    for f0 in range(0, frames, chunk_frames):
-        f1 = min(frames, f0 + chunk_frames)
-        out.append((f0, f1, max(0, f0 - left), min(frames, f1 + right)))
-    return out
-
-
-def context_frames_needed(model: Model) -> tuple[int, int]:
-    """``(left, right)`` frames of overlap that make chunked passes of ``model`` exact.
-
-    Left: the samples one output reads in the past (the student's receptive field over the
-    noise; the teacher's density reads ``num_flows`` receptive fields of audio) plus the
-    upsampler's reach; right: the upsampler's reach ahead.
-    """
-    hop = model.features.hop_length
-    reach = upsampler_reach(model.config.upsample_factors)
-    past = model.receptive_field
-    if isinstance(model, Teacher):
-        past = model.config.num_flows * model.receptive_field
-    return math.ceil((past + reach) / hop) + 1, math.ceil(reach / hop) + 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -259,7 +122,7 @@ class Vocoder:
             ``"bf16"`` (the student only -- the teacher's sequential sampler always runs in
             its own precision).
         sampler: ``"fast"`` (default) runs a student through
-            :class:`~pwave.models.fused.FastStudentSampler` (fused time-major WaveNets, with a
+            :class:`~pwave.sampling.fused.FastStudentSampler` (fused time-major WaveNets, with a
             bf16 conditioner for ``dtype="bf16"``; the same audio up to float rounding);
             ``"reference"`` runs ``Student.sample`` (under autocast for bf16). The teacher
             always uses its cached sequential sampler. The fast sampler folds the student's
@@ -303,8 +166,8 @@ class Vocoder:
         dtype: str = "auto",
         sampler: str = "fast",
     ) -> Vocoder:
-        """:func:`load_checkpoint` then wrap."""
-        return cls(load_checkpoint(path), device, dtype, sampler)
+        """:func:`load_model` then wrap."""
+        return cls(load_model(path), device, dtype, sampler)
 
     # -- properties ------------------------------------------------------------------------
     @property
@@ -818,135 +681,3 @@ def report_lines(report: dict[str, Any]) -> list[str]:
         )
     lines.append(f"report: {Path(report['output']) / REPORT_FILE}")
     return lines
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``pwave synthesize``."""
-    parser.add_argument(
-        "--checkpoint",
-        required=True,
-        help="student.pt / teacher.pt, a pwave .ckpt, or an export folder",
-    )
-    parser.add_argument(
-        "--input",
-        required=True,
-        help="an audio file, a mel .npy [n_mels, frames], or a folder of them",
-    )
-    parser.add_argument("--output", required=True, help="folder for the wavs and report.json")
-    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
-    parser.add_argument(
-        "--dtype",
-        default="auto",
-        choices=("auto", "float32", "bf16"),
-        help="auto: bf16 autocast on CUDA, float32 on CPU",
-    )
-    parser.add_argument(
-        "--sampler",
-        default="fast",
-        choices=SAMPLERS,
-        help="student: fast (fused time-major path, default) or reference (the model's modules)",
-    )
-    parser.add_argument(
-        "--batch-seconds",
-        type=float,
-        default=30.0,
-        help="padded audio seconds per batch (default 30)",
-    )
-    parser.add_argument(
-        "--temperature", type=float, default=1.0, help="scale of the base noise (default 1.0)"
-    )
-    parser.add_argument(
-        "--seed", type=int, default=0, help="file i (in path order) uses noise seed SEED + i"
-    )
-    parser.add_argument(
-        "--split",
-        default=None,
-        help="with a prepared dataset as --input: copy-synthesise this split (train/dev/eval)",
-    )
-    parser.add_argument(
-        "--reference-output",
-        default=None,
-        help="with --split: folder for the split's reference wavs (default: OUTPUT/../reference)",
-    )
-    parser.add_argument(
-        "--limit", type=int, default=None, help="with --split: at most this many utterances"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    parser.add_argument("--quiet", action="store_true", help="print the summary only")
-
-
-def run(args: argparse.Namespace) -> int:
-    """``pwave synthesize``; returns 0 if at least one file was synthesised, else 1."""
-    from pwave.cli import UserError
-
-    src, out = Path(args.input), Path(args.output)
-    if not src.exists():
-        raise UserError(f"--input {src} does not exist")
-    if args.split is not None:
-        from pwave.data.dataset import PreparedDataset
-
-        try:
-            dataset = PreparedDataset(src)
-            ref = Path(args.reference_output or out.parent / "reference")
-            src = dataset.export_wavs(args.split, ref, limit=args.limit)
-        except (FileNotFoundError, ValueError) as err:
-            raise UserError(str(err)) from None
-        print(f"copy-synthesis of the {args.split} split; references in {src}")
-    if out.exists() and src.is_dir() and out.resolve() == src.resolve():
-        raise UserError("--output must differ from the --input folder (inputs would be replaced)")
-    if args.batch_seconds <= 0 or not math.isfinite(args.batch_seconds):
-        raise UserError("--batch-seconds must be a positive number")
-    try:
-        device = resolve_device(args.device)
-        model = load_checkpoint(args.checkpoint)
-        vocoder = Vocoder(model, device, args.dtype, args.sampler)
-    except (FileNotFoundError, ValueError, RuntimeError) as err:
-        raise UserError(str(err)) from None
-    if vocoder.kind == "teacher":
-        print(
-            f"warning: {args.checkpoint} is a teacher: sampling is sequential (one sample at a "
-            "time with the cached sampler) and far slower than real time; distil a student "
-            "(`pwave train student`) for fast synthesis",
-            file=sys.stderr,
-        )
-        if args.dtype == "bf16":
-            print("warning: bf16 is ignored for the teacher's sequential sampler", file=sys.stderr)
-    if not vocoder.normalizes:
-        print(
-            "note: the model's feature config has no mel statistics; mels are not normalised",
-            file=sys.stderr,
-        )
-
-    def log(line: str) -> None:
-        if not (args.quiet and line.startswith("  ") and "->" in line):
-            print(line)
-
-    report = synthesize_paths(
-        vocoder,
-        src,
-        out,
-        batch_seconds=args.batch_seconds,
-        temperature=args.temperature,
-        seed=args.seed,
-        progress=not args.no_progress,
-        log=log,
-        checkpoint=str(args.checkpoint),
-    )
-    if report["synthesized_count"] == 0:
-        print(
-            "pwave synthesize: nothing could be synthesised (see the reasons above)",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m pwave.synthesize ...``."""
-    from pwave.cli import run_standalone
-
-    return run_standalone("pwave synthesize", __doc__, add_arguments, run, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

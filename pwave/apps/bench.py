@@ -8,13 +8,13 @@ batch size:
   receptive-field window) for ``--naive-seconds`` of samples, since its per-sample cost
   no longer depends on the utterance length there;
 * **teacher cached** -- the reference "Fast WaveNet" sampler
-  (:mod:`pwave.models.incremental`), eager;
+  (:mod:`pwave.nn.incremental`), eager;
 * **teacher cached fused** -- the allocation-free static-buffer step of
-  :mod:`pwave.models.cuda_graph`, eager, and **teacher cached cuda-graph** -- the same step
+  :mod:`pwave.sampling.cuda_graph`, eager, and **teacher cached cuda-graph** -- the same step
   captured once in a CUDA graph and replayed per sample (CUDA only);
 * **student ref** / **student fused** -- the student's one-pass sampler: the reference
   module (float32, or under ``torch.autocast`` for bf16/fp16) and the fused time-major path
-  of :mod:`pwave.models.fused` (in the requested dtype, optionally ``torch.compile``-d);
+  of :mod:`pwave.sampling.fused` (in the requested dtype, optionally ``torch.compile``-d);
 * **teacher density** and **student sample+logq** -- the two halves of a distillation step
   (forward passes with autograd recording, as in training).
 
@@ -33,16 +33,14 @@ Example (CPU, demo sizes)::
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import platform
-import shlex
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,11 +49,11 @@ import torch
 from torch import Tensor
 
 from pwave.audio.config import FeatureConfig
-from pwave.models.cuda_graph import GraphTeacherSampler
-from pwave.models.fused import FastStudentSampler
-from pwave.models.incremental import naive_step
+from pwave.models.sequential import naive_step
 from pwave.models.student import Student, StudentConfig
 from pwave.models.teacher import Teacher, TeacherConfig
+from pwave.sampling.cuda_graph import GraphTeacherSampler
+from pwave.sampling.fused import FastStudentSampler
 
 DTYPES = {
     "float32": torch.float32,
@@ -185,8 +183,8 @@ def naive_steps(
 ) -> None:
     """Run the naive sampler for ``t`` in ``[start, stop)``, in place.
 
-    The same step per sample as :func:`~pwave.models.incremental.sample_naive`
-    (:func:`~pwave.models.incremental.naive_step`: rerun each flow's WaveNet over the last
+    The same step per sample as :func:`~pwave.nn.incremental.sample_naive`
+    (:func:`~pwave.nn.incremental.naive_step`: rerun each flow's WaveNet over the last
     ``receptive_field`` inputs, keep the last output), but resumable: ``ys[k] [B, T]``
     holds flow ``k``'s outputs for ``t < start`` and receives those for
     ``start <= t < stop``. ``start=0, stop=T`` reproduces ``sample_naive``; a
@@ -931,122 +929,3 @@ def write_outputs(report: dict[str, Any], output: str | os.PathLike) -> tuple[Pa
     plot_report(report, png_path)
     (out / "bench.md").write_text(format_markdown(report))
     return json_path, png_path
-
-
-# --------------------------------------------------------------------------------------
-# Command line
-# --------------------------------------------------------------------------------------
-def _list_of(kind: type):
-    def parse(text: str):
-        return [kind(x) for x in text.replace(",", " ").split() if x]
-
-    return parse
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Options of ``pwave bench`` (also used by ``scripts/bench.py``)."""
-    m = parser.add_argument_group("models (random weights unless a checkpoint is given)")
-    m.add_argument("--teacher-config", default="demo", help="demo | paper | tiny | PATH.yaml")
-    m.add_argument("--teacher", default=None, metavar="CKPT", help="teacher checkpoint")
-    m.add_argument("--student-config", default="demo", help="demo | paper | tiny | PATH.yaml")
-    m.add_argument("--student", default=None, metavar="CKPT", help="student checkpoint")
-    r = parser.add_argument_group("what to time")
-    r.add_argument("--batch-sizes", type=_list_of(int), default=[1], help="e.g. '1,4' (default 1)")
-    r.add_argument("--seconds", type=float, default=1.0, help="utterance length (default 1 s)")
-    r.add_argument(
-        "--teacher-seconds",
-        type=float,
-        default=None,
-        help="utterance length for the cached teacher samplers (default: --seconds)",
-    )
-    r.add_argument(
-        "--naive-seconds",
-        type=float,
-        default=0.02,
-        help="samples timed for the naive sampler, at steady state (default 0.02 s)",
-    )
-    r.add_argument("--repeats", type=int, default=3, help="timed calls per case (median)")
-    r.add_argument(
-        "--min-time",
-        type=float,
-        default=1.0,
-        help="keep timing a case beyond --repeats until its timed calls add up to this many "
-        "seconds (short cases get a stabler median; 0: exactly --repeats)",
-    )
-    r.add_argument("--warmup", type=int, default=1, help="untimed calls per case first")
-    r.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    r.add_argument(
-        "--dtypes",
-        type=_list_of(str),
-        default=["float32"],
-        help="student/distillation dtypes, e.g. 'float32,bfloat16' (bf16/fp16 = autocast "
-        "for the reference modules, native dtype for the fused path)",
-    )
-    r.add_argument("--compile", action="store_true", help="also time torch.compile'd student")
-    r.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument(
-        "--cases",
-        type=lambda text: [x.strip() for x in text.split(",") if x.strip()],
-        default=None,
-        help="comma-separated; only cases whose name contains one, e.g. 'student fused'",
-    )
-    parser.add_argument("--output", default="runs/bench", help="folder for bench.json/.png")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return parser
-
-
-def settings_from_args(args: argparse.Namespace) -> BenchSettings:
-    return BenchSettings(
-        teacher_config=args.teacher_config,
-        teacher=args.teacher,
-        student_config=args.student_config,
-        student=args.student,
-        batch_sizes=list(args.batch_sizes),
-        seconds=args.seconds,
-        teacher_seconds=args.teacher_seconds,
-        naive_seconds=args.naive_seconds,
-        repeats=args.repeats,
-        min_time=args.min_time,
-        warmup=args.warmup,
-        device=args.device,
-        dtypes=list(args.dtypes),
-        compile=args.compile,
-        threads=args.threads,
-        seed=args.seed,
-        cases=args.cases,
-        progress=not args.no_progress,
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    """``pwave bench``: run from parsed arguments; prints the table, writes JSON + PNG."""
-    return _run(args, ["pwave", "bench", *sys.argv[2:]])
-
-
-def _run(args: argparse.Namespace, command: Sequence[str]) -> int:
-    settings = settings_from_args(args)
-    try:
-        report = run_benchmark(settings, command=shlex.join(command))
-    except (ValueError, FileNotFoundError) as err:
-        from pwave.cli import UserError
-
-        raise UserError(str(err)) from err
-    print(format_table(report))
-    json_path, png_path = write_outputs(report, args.output)
-    print(f"wrote {json_path}, {png_path} and bench.md")
-    return 0
-
-
-def main(argv: Sequence[str] | None = None, prog: str = "python -m pwave.bench") -> int:
-    """Stand-alone entry point (``scripts/bench.py``, ``python -m pwave.bench``)."""
-    parser = argparse.ArgumentParser(
-        prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add_arguments(parser)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    return _run(parser.parse_args(argv), [*shlex.split(prog), *argv])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

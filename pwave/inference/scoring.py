@@ -21,7 +21,8 @@ Per-sample densities come from :meth:`Teacher.conditionals`:
 :math:`\log p(x_t \mid x_{<t}) = \log p_0\big((x_t - \mu_t) e^{-s_t}\big) - s_t`, whose sum is
 :meth:`Teacher.log_prob`. Long files are scored in chunks of ``--chunk-seconds``; each chunk is
 run with extra frames on its left (the teacher's receptive field, once per flow, plus the
-upsampler's reach: :func:`~pwave.synthesize.context_frames_needed`) and a few on its right, and
+upsampler's reach: :func:`~pwave.sampling.chunking.context_frames_needed`) and a few on its
+right, and
 only its own samples are kept, so the chunked score equals the whole-file score up to rounding.
 
 Bad files are skipped with their reason (printed, and listed at the end of the CSV).
@@ -29,7 +30,6 @@ Bad files are skipped with their reason (printed, and listed at the end of the C
 
 from __future__ import annotations
 
-import argparse
 import csv
 import os
 import sys
@@ -42,9 +42,9 @@ import torch
 from torch import Tensor
 
 from pwave.audio.io import SILENCE_PEAK, AudioReadError, audio_extensions, load_audio
+from pwave.inference.synthesis import Vocoder, chunk_windows, context_frames_needed
 from pwave.models.teacher import Teacher
-from pwave.synthesize import Vocoder, chunk_windows, context_frames_needed, load_checkpoint
-from pwave.train.common import bits_per_sample
+from pwave.units import bits_per_sample
 
 CSV_FIELDS = (
     "rank",
@@ -82,7 +82,7 @@ def chunked_log_prob(teacher: Teacher, audio: Tensor, mel: Tensor, chunk_frames:
         audio: ``[T]`` with ``T = frames * hop``, on the teacher's device and dtype.
         mel: ``[n_mels, frames + 2 * mel_context_frames]`` (normalised, context-padded).
         chunk_frames: frames kept per chunk; each is run with the overlap of
-            :func:`~pwave.synthesize.context_frames_needed` around it.
+            :func:`~pwave.inference.synthesis.context_frames_needed` around it.
     """
     hop = teacher.features.hop_length
     ctx = teacher.config.mel_context_frames
@@ -238,69 +238,6 @@ def table_lines(scores: Sequence[FileScore], skipped) -> list[str]:
 # --------------------------------------------------------------------------------------------
 # The command
 # --------------------------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``pwave score``."""
-    parser.add_argument(
-        "--teacher", required=True, help="teacher.pt, a teacher .ckpt, or a teacher export folder"
-    )
-    parser.add_argument("--input", required=True, help="an audio file or a folder of them")
-    parser.add_argument("--output", default=None, help="write the ranking to this CSV file")
-    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
-    parser.add_argument(
-        "--chunk-seconds",
-        type=float,
-        default=10.0,
-        help="score longer files in chunks of this length (default 10)",
-    )
-    parser.add_argument(
-        "--float64", action="store_true", help="score in float64 (slower; for exact comparisons)"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-
-
-def run(args: argparse.Namespace) -> int:
-    """``pwave score``; returns 0 if at least one file was scored, else 1."""
-    from pwave.cli import UserError
-
-    src = Path(args.input)
-    if not src.exists():
-        raise UserError(f"--input {src} does not exist")
-    if not args.chunk_seconds > 0:
-        raise UserError("--chunk-seconds must be positive")
-    try:
-        model = load_checkpoint(args.teacher)
-        if not isinstance(model, Teacher):
-            raise UserError(
-                f"{args.teacher} is a student checkpoint; `pwave score` needs the teacher "
-                "(its density is one parallel pass)"
-            )
-        if args.float64:
-            model = model.double()
-        vocoder = Vocoder(model, args.device, dtype="float32")
-    except (FileNotFoundError, ValueError, RuntimeError) as err:
-        raise UserError(str(err)) from None
-    scores, skipped = score_paths(vocoder, src, args.chunk_seconds, not args.no_progress)
-    for line in table_lines(scores, skipped):
-        print(line)
-    if args.output:
-        print(f"wrote {write_csv(args.output, scores, skipped)}")
-    if not scores:
-        print("pwave score: no file could be scored", file=sys.stderr)
-        return 1
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m pwave.score ...``."""
-    from pwave.cli import run_standalone
-
-    return run_standalone("pwave score", __doc__, add_arguments, run, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 __all__ = [

@@ -31,7 +31,7 @@ Densities (all in 2-D)
 * ``moons``: two interleaved half circles plus Gaussian noise (std 0.1), scaled by 1.5 and
   centred; a sampler only (no closed-form density, so no teacher KL).
 
-Usage: ``python -m pwave.toy --output runs/toy`` (or ``pwave toy``); writes
+Usage: ``python -m pwave.apps.toy --output runs/toy`` (or ``pwave toy``); writes
 ``metrics.json`` and ``toy.png`` into the output folder.
 """
 
@@ -272,49 +272,6 @@ def _plot(path: Path, density: ToyDensity, data: Tensor, teacher, student_x: Ten
     plt.close(fig)
 
 
-# --- entry points ------------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add the toy's options to ``parser`` (used by ``pwave toy`` and ``python -m pwave.toy``)."""
-    parser.add_argument("--dataset", default="8gaussians", choices=sorted(DENSITIES))
-    parser.add_argument("--output", default="runs/toy", help="folder for metrics.json and toy.png")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch CPU threads while the toy runs (0: leave as is); the tiny 2-D models "
-        "gain nothing from more, and lose a lot on a busy machine",
-    )
-    parser.add_argument("--flow", choices=["spline", "affine"], default="spline")
-    parser.add_argument("--teacher-layers", type=int, default=4, help="MAF layers")
-    parser.add_argument(
-        "--student-layers",
-        type=int,
-        default=6,
-        help="IAF layers (reverse KL balances the modes better with a deeper student)",
-    )
-    parser.add_argument("--hidden", type=int, default=64, help="MADE hidden width")
-    parser.add_argument("--num-hidden", type=int, default=2, help="MADE hidden layers")
-    parser.add_argument("--bins", type=int, default=8, help="spline bins")
-    parser.add_argument("--bound", type=float, default=4.0, help="spline interval [-B, B]")
-    parser.add_argument("--batch-size", type=int, default=512)
-    parser.add_argument("--teacher-steps", type=int, default=1500)
-    parser.add_argument("--student-steps", type=int, default=1500)
-    parser.add_argument(
-        "--teacher-seconds",
-        type=float,
-        default=None,
-        help="optional wall-clock budget; the cosine schedule follows it",
-    )
-    parser.add_argument("--student-seconds", type=float, default=None)
-    parser.add_argument("--teacher-lr", type=float, default=2e-3)
-    parser.add_argument("--student-lr", type=float, default=2e-3)
-    parser.add_argument("--eval-samples", type=int, default=100_000)
-    parser.add_argument("--time-samples", type=int, default=100_000)
-    parser.add_argument("--no-plot", action="store_true")
-    return parser
-
-
 def _build(kind, layers: int, args) -> NormalizingFlow:
     return kind(
         2,
@@ -327,7 +284,7 @@ def _build(kind, layers: int, args) -> NormalizingFlow:
     )
 
 
-def run(args: argparse.Namespace) -> dict:
+def run_toy(args: argparse.Namespace) -> dict:
     """Train the teacher, distil the student, evaluate, write ``metrics.json`` (and a PNG).
 
     Returns the metrics dictionary (also written to ``<output>/metrics.json``).
@@ -445,7 +402,7 @@ def _run(args: argparse.Namespace) -> dict:
     return metrics
 
 
-def _summary(m: dict) -> str:
+def summary_text(m: dict) -> str:
     lines = [f"toy ({m['dataset']}): {m['total_seconds']:.1f} s total"]
     if m["teacher_kl"] is not None:
         lines.append(
@@ -472,18 +429,3 @@ def _summary(m: dict) -> str:
         f"({m['teacher_made_passes']} vs {m['student_made_passes']} MADE passes per sample)"
     )
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> dict:
-    parser = add_arguments(
-        argparse.ArgumentParser(prog="pwave toy", description=__doc__.split("\n")[0])
-    )
-    args = parser.parse_args(argv)
-    metrics = run(args)
-    print(_summary(metrics))
-    print(f"wrote {Path(args.output) / 'metrics.json'}")
-    return metrics
-
-
-if __name__ == "__main__":
-    main()

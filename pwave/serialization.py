@@ -25,15 +25,7 @@ from typing import IO, Any
 
 import torch
 
-from pwave.audio.config import FeatureMismatchError
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be read (missing, truncated, not a checkpoint)."""
-
-
-class UnsafeCheckpointError(CheckpointError):
-    """A checkpoint whose pickle asks for more than tensors and plain containers."""
+from pwave.errors import CheckpointError, UnsafeCheckpointError  # noqa: F401
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -109,82 +101,10 @@ def safe_load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
         ) from None
 
 
-class SavableModel:
-    """Mixin: ``save(path)`` / ``cls.load(path)`` for a model with a config (Teacher, Student).
-
-    The file is ``{format, version, config, feature_config, state_dict}`` in plain types and
-    tensors, written atomically and read weights-only. Subclasses set ``CHECKPOINT_FORMAT``
-    and provide ``config.to_dict()``, ``features`` and ``from_config_dict(d)``.
-    """
-
-    CHECKPOINT_FORMAT: str = ""
-    CHECKPOINT_VERSION: int = 1
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the checkpoint (temp file + fsync + rename: never half a file)."""
-        state = {k: v.detach().cpu() for k, v in self.state_dict().items()}  # type: ignore[attr-defined]
-        atomic_save(
-            {
-                "format": self.CHECKPOINT_FORMAT,
-                "version": self.CHECKPOINT_VERSION,
-                "config": self.config.to_dict(),  # type: ignore[attr-defined]
-                "feature_config": self.features.to_dict(),  # type: ignore[attr-defined]
-                "state_dict": state,
-            },
-            path,
-        )
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, map_location: Any = "cpu"):
-        """Rebuild a model written by :meth:`save`, in eval mode and in its saved precision."""
-        ckpt = safe_load(path, map_location=map_location)  # weights only, never code
-        if not isinstance(ckpt, dict) or ckpt.get("format") != cls.CHECKPOINT_FORMAT:
-            kind = cls.CHECKPOINT_FORMAT.rsplit(".", 1)[-1]
-            raise ValueError(f"{path} is not a pwave {kind} checkpoint")
-        model = cls.from_config_dict(ckpt["config"])  # type: ignore[attr-defined]
-        state = ckpt["state_dict"]
-        floats = [v.dtype for v in state.values() if v.is_floating_point()]
-        if floats:  # keep the saved precision (a float64 model stays float64)
-            model.to(floats[0])
-        model.load_state_dict(state)
-        return model.eval()
-
-    @classmethod
-    def from_pretrained(cls, folder: str | os.PathLike, map_location: Any = "cpu"):
-        """Load an export folder of ``pwave export`` (safetensors + ``config.json``, no pickle)."""
-        from pwave.export import ExportError, load_pretrained
-
-        model = load_pretrained(folder, map_location=map_location)
-        if not isinstance(model, cls):
-            raise ExportError(f"{folder} holds a {type(model).__name__}, not a {cls.__name__}")
-        return model
-
-
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     line = text.splitlines()[0] if text else type(err).__name__
     return line[:300]
-
-
-def check_pair(teacher: Any, student: Any) -> None:
-    """Refuse a teacher and a student that were not made for the same features.
-
-    Both must have the same feature config (sample rate, hop, n_mels, ..., and the mel
-    statistics) and the same number of mel context frames. Works on models (``.features``,
-    ``.config.mel_context_frames``) and on their configs (``.features``,
-    ``.mel_context_frames``).
-
-    Raises:
-        FeatureMismatchError: naming every differing field.
-    """
-    t_cfg, s_cfg = getattr(teacher, "config", teacher), getattr(student, "config", student)
-    t_cfg.features.check_matches(s_cfg.features, what="teacher", against="student")
-    t_ctx, s_ctx = t_cfg.mel_context_frames, s_cfg.mel_context_frames
-    if t_ctx != s_ctx:
-        raise FeatureMismatchError(
-            f"the teacher reads {t_ctx} mel context frames per side but the student {s_ctx} "
-            "(mel_context_frames); distil the student from this teacher again"
-        )
 
 
 __all__ = [
@@ -192,6 +112,5 @@ __all__ = [
     "UnsafeCheckpointError",
     "atomic_save",
     "atomic_write",
-    "check_pair",
     "safe_load",
 ]

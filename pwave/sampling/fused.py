@@ -1,7 +1,7 @@
-r"""Fused, inference-only evaluation of a :class:`~pwave.models.wavenet.WaveNet` in a
+r"""Fused, inference-only evaluation of a :class:`~pwave.nn.wavenet.WaveNet` in a
 time-major layout, and a fast parallel sampler for the student built on it.
 
-The reference :class:`~pwave.models.wavenet.WaveNet` is channel-first (``[B, C, T]``) and
+The reference :class:`~pwave.nn.wavenet.WaveNet` is channel-first (``[B, C, T]``) and
 computes each layer as written in its docstring. Here the same numbers are produced with
 fewer, larger operations:
 
@@ -51,7 +51,7 @@ from dataclasses import dataclass, fields, replace
 import torch
 from torch import Tensor
 
-from pwave.models.wavenet import SQRT_HALF, WaveNet
+from pwave.nn.wavenet import SQRT_HALF, WaveNet
 
 __all__ = [
     "FusedLayer",

@@ -1,6 +1,6 @@
 r"""An allocation-free cached teacher step on static buffers, replayable as a CUDA graph.
 
-The cached ("Fast WaveNet") sampler of :mod:`pwave.models.incremental` costs ``O(layers)``
+The cached ("Fast WaveNet") sampler of :mod:`pwave.nn.incremental` costs ``O(layers)``
 small operations per sample; at batch 1 its time is spent launching them. Here one
 generation step -- every flow, every layer, the output head and the affine map -- reads and
 writes only tensors allocated once, and finds the current time in a device tensor, so the
@@ -18,7 +18,7 @@ Layout (per flow, ``L`` layers, kernel ``k``, ``R`` residual channels, batch ``B
   place from the time counter (row ``k - 1`` is the write position).
 * Biases enter the GEMMs through a constant column of ones appended to the gated
   activation and to the skip/hidden vectors (``[g, 1] @ [[W], [b]]``), so each residual or
-  skip update is exactly one ``addmm`` (see :mod:`pwave.models.fused` for the other folds).
+  skip update is exactly one ``addmm`` (see :mod:`pwave.sampling.fused` for the other folds).
 
 Whole-utterance buffers ``z [T, B]``, the projected conditioning ``[T, B, L G]`` and the
 output ``audio [T, B]`` are filled once per utterance (copy-in), the graph is replayed
@@ -39,8 +39,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from pwave.models.fused import FusedWaveNet, fold_log_scale_bounds, fuse_wavenet, gate_halves
-from pwave.models.wavenet import SQRT_HALF
+from pwave.nn.wavenet import SQRT_HALF
+from pwave.sampling.fused import FusedWaveNet, fold_log_scale_bounds, fuse_wavenet, gate_halves
 
 if TYPE_CHECKING:
     from pwave.models.teacher import Teacher
@@ -52,7 +52,7 @@ class StaticCachedWaveNet:
     """One-step evaluation of a folded WaveNet with every intermediate pre-allocated.
 
     Args:
-        fw: folded weights (:func:`~pwave.models.fused.fuse_wavenet`).
+        fw: folded weights (:func:`~pwave.sampling.fused.fuse_wavenet`).
         batch_size: ``B``.
         counter: a ``[1]`` long tensor holding the current time ``t``; shared by the flows of
             a sampler, which advances it (this class never does).

@@ -16,8 +16,8 @@ The folder holds
 
   - ``mel`` ``[batch, n_mels, frames + 2 * mel_context_frames]`` float32: the log-mel
     **normalised** with the statistics of ``feature_config`` and edge-padded by
-    ``mel_context_frames`` frames per side (what :meth:`pwave.synthesize.Vocoder.model_input`
-    returns);
+    ``mel_context_frames`` frames per side (what
+    :meth:`pwave.inference.synthesis.Vocoder.model_input` returns);
   - ``z`` ``[batch, frames * hop_length]`` float32: base noise (``config.base``, Gaussian or
     logistic) times the temperature;
   - ``audio`` ``[batch, frames * hop_length]`` float32, not clipped.
@@ -34,39 +34,32 @@ The folder holds
 
 from __future__ import annotations
 
-import argparse
 import copy
-import dataclasses
 import json
 import logging
 import os
-import sys
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from pwave.audio.config import FeatureConfig
-from pwave.models.student import Student, StudentConfig
-from pwave.models.teacher import Teacher, TeacherConfig
-from pwave.synthesize import load_checkpoint, model_kind
+from pwave.errors import ExportError  # noqa: F401
+from pwave.model_io.loading import load_model, load_pretrained, model_kind  # noqa: F401
+from pwave.models.savable import (  # noqa: F401
+    CONFIG_FILE,
+    EXPORT_FORMAT,
+    EXPORT_VERSION,
+    WEIGHTS_FILE,
+    read_export_config,
+)
+from pwave.models.student import Student
+from pwave.models.teacher import Teacher
 
-EXPORT_FORMAT = "pwave.export"
-EXPORT_VERSION = 1
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
 ONNX_FILE = "student.onnx"
 ONNX_OPSET = 18
 
-_CONFIGS = {"student": (Student, StudentConfig), "teacher": (Teacher, TeacherConfig)}
-_FEATURE_FIELDS = tuple(f.name for f in dataclasses.fields(FeatureConfig))
-
-
-class ExportError(ValueError):
-    """An export folder that cannot be written or loaded; the message says why."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -82,7 +75,7 @@ def export_safetensors(model: Student | Teacher, out_dir: str | os.PathLike) -> 
     """
     from safetensors.torch import save_file
 
-    from pwave import __version__
+    from pwave.version import __version__
 
     kind = model_kind(model)
     out = Path(out_dir)
@@ -105,97 +98,6 @@ def export_safetensors(model: Student | Teacher, out_dir: str | os.PathLike) -> 
     (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     (out / ONNX_FILE).unlink(missing_ok=True)
     return out
-
-
-def _feature_config(d: Any, where: str) -> FeatureConfig:
-    if not isinstance(d, dict):
-        raise ExportError(f"{where} is missing or not an object; re-export with `pwave export`")
-    missing = [f for f in _FEATURE_FIELDS if f not in d]
-    if missing:
-        raise ExportError(
-            f"{where} lacks the feature field(s) {missing}; every field of FeatureConfig must "
-            "be given (re-export with `pwave export`)"
-        )
-    try:
-        return FeatureConfig.from_dict(d)
-    except (TypeError, ValueError) as err:
-        raise ExportError(f"{where} is not a valid feature config: {err}") from None
-
-
-def read_export_config(folder: str | os.PathLike) -> dict[str, Any]:
-    """Read and check ``config.json`` of an export folder.
-
-    Raises:
-        ExportError: missing/invalid file, unknown format or kind, missing feature fields.
-        pwave.audio.config.FeatureMismatchError: ``config.features`` and ``feature_config``
-            differ (the message names the fields).
-    """
-    path = Path(folder) / CONFIG_FILE
-    if not path.is_file():
-        raise ExportError(f"no {CONFIG_FILE} in {folder}; is it a folder of `pwave export`?")
-    try:
-        cfg = json.loads(path.read_text())
-    except (ValueError, OSError) as err:
-        raise ExportError(f"{path} is not valid JSON: {err}") from None
-    if not isinstance(cfg, dict) or cfg.get("format") != EXPORT_FORMAT:
-        raise ExportError(f"{path} is not a pwave export config (format {EXPORT_FORMAT!r})")
-    version = cfg.get("version")
-    if not isinstance(version, int) or version < 1:
-        raise ExportError(f"{path} has no valid export 'version' (an integer >= 1)")
-    if version > EXPORT_VERSION:
-        raise ExportError(
-            f"{path} has export version {cfg.get('version')}; this pwave reads up to "
-            f"{EXPORT_VERSION} (upgrade pwave)"
-        )
-    if cfg.get("kind") not in _CONFIGS:
-        raise ExportError(f"{path}: kind must be 'student' or 'teacher', got {cfg.get('kind')!r}")
-    model_cfg = cfg.get("config")
-    if not isinstance(model_cfg, dict):
-        raise ExportError(f"{path} has no model 'config' object")
-    declared = _feature_config(cfg.get("feature_config"), f"{path}: 'feature_config'")
-    inside = _feature_config(model_cfg.get("features"), f"{path}: 'config.features'")
-    inside.check_matches(declared, what="model config ('config.features')", against=path.name)
-    return cfg
-
-
-def load_pretrained(folder: str | os.PathLike, map_location: str | torch.device = "cpu"):
-    """Rebuild the :class:`Student` or :class:`Teacher` of an export folder (eval mode).
-
-    Reads ``config.json`` (checked by :func:`read_export_config`) and ``model.safetensors``;
-    never unpickles anything. The saved floating-point dtype is kept.
-    """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    folder = Path(folder)
-    cfg = read_export_config(folder)
-    model_cls, config_cls = _CONFIGS[cfg["kind"]]
-    try:
-        model = model_cls(config_cls.from_dict(cfg["config"]))
-    except (TypeError, ValueError) as err:
-        raise ExportError(f"{folder / CONFIG_FILE}: invalid {cfg['kind']} config: {err}") from None
-    weights = folder / WEIGHTS_FILE
-    if not weights.is_file():
-        raise ExportError(f"no {WEIGHTS_FILE} in {folder}")
-    try:
-        state = load_file(str(weights), device=str(torch.device(map_location)))
-    except (SafetensorError, OSError, ValueError) as err:
-        raise ExportError(f"{weights} cannot be read: {err}") from None
-    expected = set(model.state_dict())
-    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
-    if missing or unexpected:
-        raise ExportError(
-            f"{weights} does not fit the {cfg['kind']} described by {CONFIG_FILE}: "
-            f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
-            f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
-        )
-    floats = [v.dtype for v in state.values() if v.is_floating_point()]
-    model = model.to(device=map_location, dtype=floats[0] if floats else None)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as err:
-        raise ExportError(f"{weights} does not fit {CONFIG_FILE}: {err}") from None
-    return model.eval()
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,55 +229,3 @@ def _onnx_entry(student: Student, max_diff: float | None, opset: int) -> dict[st
 # --------------------------------------------------------------------------------------------
 # The command
 # --------------------------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``pwave export``."""
-    parser.add_argument(
-        "--checkpoint", required=True, help="student.pt / teacher.pt or a pwave .ckpt"
-    )
-    parser.add_argument("--output", required=True, help="export folder (created)")
-    parser.add_argument(
-        "--onnx", action="store_true", help="also write student.onnx (students only)"
-    )
-    parser.add_argument("--opset", type=int, default=ONNX_OPSET, help="ONNX opset (default 18)")
-
-
-def run(args: argparse.Namespace) -> int:
-    """``pwave export``."""
-    from pwave.cli import UserError
-
-    try:
-        model = load_checkpoint(args.checkpoint)
-    except (FileNotFoundError, ValueError, RuntimeError) as err:
-        raise UserError(str(err)) from None
-    if args.onnx and not isinstance(model, Student):
-        raise UserError(
-            "--onnx exports the student's parallel sampling pass; this checkpoint is a "
-            "teacher (sequential sampling): export it without --onnx"
-        )
-    out = export_safetensors(model, args.output)
-    print(f"wrote {out / WEIGHTS_FILE} and {out / CONFIG_FILE} ({model_kind(model)})")
-    if args.onnx:
-        onnx_path = export_onnx(model, out / ONNX_FILE, opset=args.opset)
-        try:
-            diff: float | None = check_onnx(onnx_path, model)
-        except ImportError:
-            diff = None
-        cfg = json.loads((out / CONFIG_FILE).read_text())
-        cfg["onnx"] = _onnx_entry(model, diff, args.opset)
-        (out / CONFIG_FILE).write_text(json.dumps(cfg, indent=2) + "\n")
-        check = "not checked (onnxruntime missing)" if diff is None else f"max |diff| {diff:.2e}"
-        print(f"wrote {onnx_path}: onnxruntime vs PyTorch on random inputs: {check}")
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m pwave.export ...``."""
-    from pwave.cli import run_standalone
-
-    return run_standalone("pwave export", __doc__, add_arguments, run, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Inference: the :class:`Vocoder` API, batch synthesis of files and likelihood scoring."""
