@@ -83,6 +83,38 @@ def test_quality_notes(tmp_path, synth_audio):
     np.testing.assert_allclose(got.audio, x / np.abs(x).max(), atol=1e-6)  # scaled, not clipped
 
 
+def test_large_dc_offset_is_noted_and_kept(tmp_path, synth_audio):
+    rng = np.random.default_rng(0)
+    x = (0.8 + 0.02 * rng.standard_normal(16000)).astype(np.float32)  # mean +0.8, std 0.02
+    save_wav(tmp_path / "dc.wav", x, 16000, subtype="FLOAT")
+    got = load_audio(tmp_path / "dc.wav", sample_rate=16000)
+    assert got.dc_offset == pytest.approx(float(x.mean()), abs=1e-6)
+    dc_notes = [n for n in got.notes if n.startswith("DC offset")]
+    assert len(dc_notes) == 1 and "+0.800" in dc_notes[0] and "kept as is" in dc_notes[0]
+    np.testing.assert_array_equal(got.audio, x)  # kept as is, not removed
+    # Negative offsets, and a channel of a multi-channel file (said before the mix-down).
+    pair = np.stack([synth_audio(0.5), synth_audio(0.5, seed=1) - 0.05])
+    save_wav(tmp_path / "st.wav", pair, 16000, subtype="FLOAT")
+    got = load_audio(tmp_path / "st.wav")
+    assert got.dc_offset == pytest.approx(float(pair[1].mean()), abs=1e-6)
+    assert any(n.startswith("DC offset: channel 2 mean -0.05") for n in got.notes), got.notes
+    assert len(got.notes) == 2 and got.notes[1].startswith("mixed down from 2 channels")
+
+
+def test_speech_and_small_offsets_get_no_dc_note(tmp_path, synth_audio):
+    speech = synth_audio(1.0)
+    small = speech + np.float32(0.5 * io.DC_OFFSET_LEVEL)
+    # Worst case for a real sound: a full-scale 100 Hz tone stopped half-way through a period
+    # (0.245 s): mean 1 / (pi * 100 * 0.245) = 0.013, still below the threshold.
+    t = np.arange(int(0.245 * 16000)) / 16000
+    low = 0.99 * np.sin(2 * np.pi * 100 * t)
+    for name, x in (("speech", speech), ("small", small), ("low", low)):
+        got = load_audio(save_wav(tmp_path / f"{name}.wav", x, 16000, subtype="FLOAT"))
+        assert abs(got.dc_offset) < io.DC_OFFSET_LEVEL, name
+        assert not any(n.startswith("DC offset") for n in got.notes), (name, got.notes)
+    assert abs(float(low.mean())) > 0.01  # the tone really does average away from 0
+
+
 def test_save_wav_clips_instead_of_wrapping(tmp_path):
     x = np.array([0.0, 1.7, -1.7, 0.5], dtype=np.float32)
     y = load_audio(save_wav(tmp_path / "c.wav", x, 8000)).audio

@@ -41,6 +41,19 @@ def test_folder_with_speaker_level(corpus_tree):
     assert {e.speaker for e in flat.entries} == {"default"}
 
 
+def test_folder_named_like_audio_is_an_entry_so_that_it_gets_reported(corpus_tree):
+    root = corpus_tree("folder", speakers=1, per_speaker=3, seconds=0.05, speaker_level=False)
+    (root / "empty_dir.wav").mkdir()
+    (root / "album.flac").mkdir()
+    (root / "album.flac" / "track.wav").write_bytes((root / "utt_0000.wav").read_bytes())
+    scan = scan_layout("folder", root)
+    _check_common(scan)
+    paths = {e.path for e in scan.entries}
+    assert {root / "empty_dir.wav", root / "album.flac"} <= paths  # the loader says why not
+    assert root / "album.flac" / "track.wav" in paths  # and what is inside is still found
+    assert len(scan.entries) == 6
+
+
 def test_folder_split_is_deterministic_and_seeded(corpus_tree):
     root = corpus_tree("folder", speakers=1, per_speaker=40, seconds=0.05, speaker_level=False)
     a = _splits(scan_layout("folder", root, seed=0))

@@ -99,6 +99,39 @@ def test_bad_input_corpus_is_fully_reported(
         assert np.isfinite(a).all() and np.abs(a).max() <= 1.0 and a.ndim == 1
 
 
+def test_dc_offset_is_noted_in_the_manifest(tmp_path, corpus_tree, tiny_feature_config):
+    root = corpus_tree("folder", speakers=1, per_speaker=4, seconds=0.6, speaker_level=False)
+    rng = np.random.default_rng(0)
+    io.save_wav(root / "offset.wav", 0.8 + 0.02 * rng.standard_normal(9600), 16000, "FLOAT")
+    out = tmp_path / "out"
+    ds = _prepare(root, out, tiny_feature_config)
+    rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    notes = {os.path.basename(r["source"]): r["notes"] for r in rows}
+    assert len(notes) == 5
+    dc = [n for n in notes["offset.wav"] if n.startswith("DC offset")]
+    assert len(dc) == 1 and "+0.80" in dc[0] and "kept as is" in dc[0]
+    assert all(not n for name, n in notes.items() if name != "offset.wav")  # no false alarm
+    utt = next(u for u in ds.utterances if u.source.endswith("offset.wav"))
+    assert ds.load_audio(utt)[:9600].mean() == pytest.approx(0.8, abs=0.01)  # kept as is
+    assert ds.report["changes"]["dc_offset"] == 1
+    assert f"{root / 'offset.wav'}: {dc[0]}" in (out / "report.txt").read_text()
+
+
+def test_folder_named_like_audio_is_reported(tmp_path, corpus_tree, tiny_feature_config):
+    root = corpus_tree("folder", speakers=1, per_speaker=4, seconds=0.6, speaker_level=False)
+    (root / "take_2.wav").mkdir()
+    ds = _prepare(root, tmp_path / "out", tiny_feature_config)
+    assert len(ds) == 4 and ds.report["found"] == 5
+    assert ds.report["skipped"] == [
+        {
+            "path": str(root / "take_2.wav"),
+            "reason": "is a directory, not an audio file",
+            "kind": "unreadable",
+        }
+    ]
+    assert f"{root / 'take_2.wav'}: is a directory" in (tmp_path / "out" / "report.txt").read_text()
+
+
 def test_nothing_usable_is_a_clear_error(tmp_path, tiny_feature_config, capsys):
     src = tmp_path / "src"
     src.mkdir()

@@ -4,27 +4,36 @@
 * :mod:`pwave.audio.features`: feature-config files and train-set mel statistics.
 * :mod:`pwave.audio.io`: :func:`load_audio` / :func:`save_wav`.
 * :mod:`pwave.audio.mel`: :class:`MelSpectrogram`, the one place audio becomes log-mel.
+
+Names are imported lazily, so ``import pwave.audio`` (and reading a feature config or a wav
+file) does not import torch.
 """
 
-from pwave.audio.config import FeatureConfig, FeatureMismatchError
-from pwave.audio.features import MelStatsAccumulator, load_feature_config, save_feature_config
-from pwave.audio.io import AudioError, AudioReadError, LoadedAudio, load_audio, resample, save_wav
-from pwave.audio.mel import MelSpectrogram, mel_filterbank, pad_context, silence_log_mel
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "AudioError",
-    "AudioReadError",
-    "FeatureConfig",
-    "FeatureMismatchError",
-    "LoadedAudio",
-    "MelSpectrogram",
-    "MelStatsAccumulator",
-    "load_audio",
-    "load_feature_config",
-    "mel_filterbank",
-    "pad_context",
-    "resample",
-    "save_feature_config",
-    "save_wav",
-    "silence_log_mel",
-]
+_EXPORTS = {
+    "AudioError": "io",
+    "AudioReadError": "io",
+    "FeatureConfig": "config",
+    "FeatureMismatchError": "config",
+    "LoadedAudio": "io",
+    "MelSpectrogram": "mel",
+    "MelStatsAccumulator": "features",
+    "load_audio": "io",
+    "load_feature_config": "features",
+    "mel_filterbank": "mel",
+    "pad_context": "mel",
+    "resample": "io",
+    "save_feature_config": "features",
+    "save_wav": "io",
+    "silence_log_mel": "mel",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(f"pwave.audio.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'pwave.audio' has no attribute {name!r}")

@@ -2,9 +2,9 @@
 
 Reading goes through :func:`load_audio`, which returns mono ``float32`` samples in
 ``[-1, 1]`` at the requested rate and a list of human-readable notes for every change it
-made (resampled, mixed down, rescaled) and every quality warning (clipping, 8-bit). Files
-that cannot be used raise :class:`AudioReadError` whose ``reason`` is a short sentence
-fit for a report; no other exception type escapes for a bad file.
+made (resampled, mixed down, rescaled) and every quality warning (clipping, 8-bit, DC
+offset). Files that cannot be used raise :class:`AudioReadError` whose ``reason`` is a short
+sentence fit for a report; no other exception type escapes for a bad file.
 
 Writing goes through :func:`save_wav` (16-bit PCM by default).
 """
@@ -25,6 +25,13 @@ from pwave.errors import AudioError, AudioReadError  # noqa: F401
 CLIP_LEVEL = 0.999
 #: Files whose peak stays below this are treated as digital silence.
 SILENCE_PEAK = 1e-4
+#: A channel whose mean is this far from 0 (fraction of full scale, -34 dBFS) gets a
+#: "DC offset" note. Speech has no DC (microphones and preamps are AC-coupled) and a working
+#: recording chain leaves the mean within a few thousandths of full scale; sound itself
+#: moves the mean of a file very little (even a full-scale 100 Hz tone cut after 0.245 s
+#: averages only 1 / (pi * 100 * 0.245) = 0.013). So a mean of 0.02 or more is a fault of the
+#: recording or of a conversion, not part of the sound.
+DC_OFFSET_LEVEL = 0.02
 
 
 def audio_extensions() -> tuple[str, ...]:
@@ -52,6 +59,8 @@ class LoadedAudio:
         subtype: libsndfile subtype of the file (``"PCM_16"``, ``"FLOAT"``, ``"PCM_U8"`` ...).
         peak: largest ``|x|`` in the file before any change.
         clipped_samples: samples of the file at or beyond :data:`CLIP_LEVEL` of full scale.
+        dc_offset: the mean of the file's channel whose mean is farthest from 0, before any
+            change (0 for a file without offset); noted from :data:`DC_OFFSET_LEVEL` on.
         notes: one sentence per change made or warning raised.
     """
 
@@ -62,6 +71,7 @@ class LoadedAudio:
     subtype: str
     peak: float
     clipped_samples: int
+    dc_offset: float = 0.0
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -122,6 +132,32 @@ def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
+def dc_offset_note(mean: float, channel: int | None = None) -> str | None:
+    """The note for a channel whose ``mean`` is at least :data:`DC_OFFSET_LEVEL` from 0.
+
+    The offset is kept as is, not removed: the loader changes only what it must to return
+    float audio in ``[-1, 1]`` at the requested rate (mix-down, resampling, scaling a peak
+    above full scale). An offset fits in that range, and removing it would hide it from
+    ``pwave evaluate``, which reads generated audio through this loader, and change the
+    likelihood ``pwave score`` reports for the file. The note makes it visible instead, in
+    the manifest and report of ``pwave prepare`` and in the report of ``pwave synthesize``.
+
+    Args:
+        mean: the channel's mean, as a fraction of full scale.
+        channel: its 0-based index in a multi-channel file (``None``: a mono file).
+
+    Returns:
+        ``None`` for a smaller offset, else a sentence starting with ``"DC offset"``.
+    """
+    if abs(mean) < DC_OFFSET_LEVEL:
+        return None
+    where = "mean" if channel is None else f"channel {channel + 1} mean"
+    return (
+        f"DC offset: {where} {mean:+.3f} of full scale (at least {DC_OFFSET_LEVEL}), kept as "
+        "is; speech averages 0, so check the recording chain or high-pass filter the file"
+    )
+
+
 def load_audio(
     path: str | os.PathLike, sample_rate: int | None = None, mono: bool = True
 ) -> LoadedAudio:
@@ -133,8 +169,9 @@ def load_audio(
         mono: average the channels into one (``[time]``); else return ``[channels, time]``.
 
     Returns:
-        :class:`LoadedAudio`; ``notes`` records every resampling, mix-down, rescale and
-        clipping warning.
+        :class:`LoadedAudio`; ``notes`` records every resampling, mix-down and rescale, and
+        warns of clipping, 8-bit samples and a DC offset (see :func:`dc_offset_note`: the
+        offset is reported, never removed).
 
     Raises:
         AudioReadError: missing, unreadable, empty, truncated, not audio, or holding NaN/inf.
@@ -159,6 +196,12 @@ def load_audio(
         notes.append(
             f"clipping: {clipped} sample(s) ({100.0 * clipped / data.size:.3f}%) at full scale"
         )
+    means = data.mean(axis=0, dtype=np.float64)  # [channels]; float64: no overflow
+    worst = int(np.argmax(np.abs(means)))
+    dc_offset = float(means[worst])
+    dc_note = dc_offset_note(dc_offset, worst if channels > 1 else None)
+    if dc_note:
+        notes.append(dc_note)
 
     audio = data.T  # [channels, time]
     if mono and channels > 1:
@@ -186,6 +229,7 @@ def load_audio(
         subtype=subtype,
         peak=peak,
         clipped_samples=clipped,
+        dc_offset=dc_offset,
         notes=notes,
     )
 

@@ -2,6 +2,8 @@
 
 * :mod:`pwave.data.layouts`: readers for folder / LJSpeech / VCTK / LibriTTS / CMU Arctic.
 * :mod:`pwave.data.prepare`: :func:`prepare_corpus` and the ``pwave prepare`` command.
+* :mod:`pwave.data.prepare_worker`: the per-file work of preparation (decode, check, mel).
+* :mod:`pwave.data.prepare_report`: ``report.json`` / ``report.txt`` of a preparation.
 * :mod:`pwave.data.dataset`: :class:`PreparedDataset`, a prepared dataset on disk.
 * :mod:`pwave.data.segments`: aligned (audio, mel) segment datasets and the crop sampler.
 * :mod:`pwave.data.demo`: :func:`generate_demo_corpus`, procedural speech-like audio.

@@ -92,15 +92,21 @@ def _is_audio(path: Path) -> bool:
 
 
 def _walk_audio(root: Path) -> tuple[list[Path], int, int]:
-    """Sorted audio files under ``root`` (recursive); also counts of ignored files."""
+    """Sorted audio files under ``root`` (recursive); also counts of ignored files.
+
+    A folder named like an audio file (``take.wav/``) is listed too, so that preparation
+    reports it as unusable rather than leaving it out silently; its contents are walked.
+    """
     files, other, hidden = [], 0, 0
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         kept = []
         for d in dirnames:
             if d.startswith("."):
                 hidden += 1
-            else:
-                kept.append(d)
+                continue
+            kept.append(d)
+            if _is_audio(Path(d)):
+                files.append(Path(dirpath) / d)
         dirnames[:] = sorted(kept)
         for name in filenames:
             p = Path(dirpath) / name
@@ -165,7 +171,7 @@ def scan_folder(
     dev_fraction: float = 0.05,
     eval_fraction: float = 0.05,
 ) -> LayoutScan:
-    """Every audio file under ``root`` (recursive).
+    """Every audio file under ``root`` (recursive), and every folder named like one.
 
     With ``speaker_level`` the first folder under ``root`` names the speaker
     (``root/<speaker>/.../x.wav``); otherwise every file is speaker ``"default"``.

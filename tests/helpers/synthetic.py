@@ -162,6 +162,8 @@ BAD_FILE_EXPECTATIONS: dict[str, tuple[str, str]] = {
     "rate_96k.wav": ("note", "resampled from 96000 Hz"),
     "clipped.wav": ("note", "clipping"),
     "float_above_full_scale.wav": ("note", "peak"),
+    "dc_offset.wav": ("note", "DC offset"),
+    "folder_named_like.wav": ("skip", "unreadable"),
     "good_1.wav": ("ok", ""),
     "good_2.flac": ("ok", ""),
     "good_3.ogg": ("ok", ""),
@@ -176,6 +178,8 @@ def write_bad_files(
 
     ``no_permission.wav`` is made unreadable with ``chmod 000`` (which does not stop root;
     tests running as root must simulate the error). ``too_short.wav`` is 0.1 s long.
+    ``dc_offset.wav`` has mean +0.8 and standard deviation 0.02; ``folder_named_like.wav`` is
+    an empty folder.
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -204,6 +208,9 @@ def write_bad_files(
     save_wav(paths["rate_96k.wav"], tone_burst(seconds, 96000, 9), 96000)
     save_wav(paths["clipped.wav"], np.clip(4.0 * good, -1.0, 1.0), sr)
     save_wav(paths["float_above_full_scale.wav"], 3.0 * good, sr, subtype="FLOAT")
+    noise = np.random.default_rng(1).standard_normal(good.shape[0])
+    save_wav(paths["dc_offset.wav"], 0.8 + 0.02 * noise, sr, subtype="FLOAT")
+    paths["folder_named_like.wav"].mkdir()
     for k, name in enumerate(("good_1.wav", "good_2.flac", "good_3.ogg", "good_4.wav")):
         _write(paths[name], seconds, sr, 20 + k)
     return paths
