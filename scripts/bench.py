@@ -17,4 +17,4 @@ import sys
 from pwave.cli.bench import main
 
 if __name__ == "__main__":
-    sys.exit(main(prog="python scripts/bench.py"))
+    sys.exit(main())

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from pwave.apps.bench import resolve_student
-from pwave.inference.synthesis import SAMPLERS, Vocoder
+from pwave.inference.vocoder import SAMPLERS, Vocoder
 
 
 def time_samplers(

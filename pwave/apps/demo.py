@@ -1,6 +1,6 @@
 """pwave demo: the whole pipeline on the built-in demo corpus, on a CPU, in one command.
 
-Stages (all outputs under --output, default ``runs/demo``):
+Stages (all outputs under --output, default ``runs/demo``; see :class:`DemoPaths`):
 
 1. prepare the procedural demo corpus (``data/``),
 2. train the demo teacher by maximum likelihood (``teacher/``, budget --teacher-minutes),
@@ -10,8 +10,8 @@ Stages (all outputs under --output, default ``runs/demo``):
 5. evaluate both against the references (``eval/``),
 6. time the samplers side by side (``bench/``): naive and cached teacher vs parallel student.
 
-It ends with the evaluation summary and the speed table. ``--config-name debug`` runs the
-same pipeline with the tiny debug configs in about a minute (what the tests use).
+It ends with the evaluation summary and the speed table (``demo_summary.json``).
+``--config-name debug`` runs the same pipeline with the tiny debug configs in about a minute.
 """
 
 from __future__ import annotations
@@ -19,12 +19,74 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
-from pwave.configs import config_path  # noqa: E402,F401
+from pwave.configs import config_path
+from pwave.models.teacher import Teacher
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DemoPaths:
+    """Where each stage reads and writes, under the output folder ``out``."""
+
+    out: Path
+
+    @property
+    def data(self) -> Path:
+        return self.out / "data"
+
+    @property
+    def teacher_pt(self) -> Path:
+        return self.out / "teacher" / "teacher.pt"
+
+    @property
+    def student_pt(self) -> Path:
+        return self.out / "student" / "student.pt"
+
+    @property
+    def reference(self) -> Path:
+        """The whole eval split as wavs (what the student copy-synthesises)."""
+        return self.out / "synth" / "reference"
+
+    @property
+    def teacher_reference(self) -> Path:
+        """The first --teacher-utterances of the eval split (what the teacher synthesises)."""
+        return self.out / "synth" / "reference_teacher"
+
+    def synthesized(self, kind: str) -> Path:
+        """The copy-synthesised wavs of ``kind`` (``student`` or ``teacher``)."""
+        return self.out / "synth" / kind
+
+    @property
+    def eval(self) -> Path:
+        return self.out / "eval"
+
+    @property
+    def bench(self) -> Path:
+        return self.out / "bench"
+
+
+@dataclass
+class StageTimer:
+    """Wall-clock seconds of each timed step, by name, in the order they ran."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def __call__(self, name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)``, timed as ``name``."""
+        start = time.perf_counter()
+        result = fn(*args, **kwargs)
+        self.seconds[name] = time.perf_counter() - start
+        return result
 
 
 def _max_time(minutes: float) -> str:
+    """A Lightning ``max_time`` ``DD:HH:MM:SS`` of ``minutes`` (at least one second)."""
     total = max(1, round(minutes * 60))
     return f"00:{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"
 
@@ -33,124 +95,146 @@ def _banner(text: str) -> None:
     print(f"\n=== pwave demo: {text}", flush=True)
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    """Run the whole demo pipeline with the options of ``pwave demo`` (see the module doc)."""
+def prepare_stage(paths: DemoPaths, args: argparse.Namespace, timer: StageTimer) -> None:
+    """Stage 1: the procedural demo corpus, prepared with the teacher config's features."""
     from pwave.audio.features import load_feature_config
     from pwave.data.prepare import prepare_corpus
-    from pwave.evaluation.evaluate import evaluate_folders, format_summary, summarize
-    from pwave.train.cli import run_stage
-
-    out: Path = args.output
-    out.mkdir(parents=True, exist_ok=True)
-    teacher_yaml = config_path("teacher", args.config_name)
-    student_yaml = config_path("student", args.config_name)
-    started = time.perf_counter()
-    timings: dict[str, float] = {}
-
-    def timed(name: str, fn, *a, **kw):
-        t0 = time.perf_counter()
-        result = fn(*a, **kw)
-        timings[name] = time.perf_counter() - t0
-        return result
 
     _banner("1/6 prepare the demo corpus")
-    dataset = timed(
+    dataset = timer(
         "prepare",
         prepare_corpus,
         None,
-        out / "data",
+        paths.data,
         layout="demo",
-        feature_config=load_feature_config(teacher_yaml),
+        feature_config=load_feature_config(config_path("teacher", args.config_name)),
         seed=args.seed,
         demo_utterances=args.utterances,
         demo_seconds=args.seconds,
     )
     print(dataset.summary())
 
-    common = ["--data.data_dir", str(out / "data"), "--seed_everything", str(args.seed)]
-    _banner(f"2/6 train the teacher (budget {args.teacher_minutes:g} min)")
-    timed(
-        "train teacher",
-        run_stage,
-        "teacher",
-        ["--config", str(teacher_yaml), *common]
-        + ["--trainer.default_root_dir", str(out / "teacher")]
-        + ["--trainer.max_time", _max_time(args.teacher_minutes)],
-    )
-    teacher_pt = out / "teacher" / "teacher.pt"
-    _banner(f"3/6 distil the student (budget {args.student_minutes:g} min)")
-    timed(
-        "train student",
-        run_stage,
-        "student",
-        ["--config", str(student_yaml), "--teacher", str(teacher_pt), *common]
-        + ["--trainer.default_root_dir", str(out / "student")]
-        + ["--trainer.max_time", _max_time(args.student_minutes)],
-    )
-    student_pt = out / "student" / "student.pt"
+
+def train_stage(stage: str, paths: DemoPaths, args: argparse.Namespace, timer: StageTimer) -> None:
+    """Stage 2 (``teacher``) or 3 (``student``, distilled from the stage-2 teacher): train
+    with the stage's config, within its budget in minutes."""
+    from pwave.train.cli import run_stage
+
+    minutes = args.teacher_minutes if stage == "teacher" else args.student_minutes
+    title = "2/6 train the teacher" if stage == "teacher" else "3/6 distil the student"
+    _banner(f"{title} (budget {minutes:g} min)")
+    argv = ["--config", str(config_path(stage, args.config_name))]
+    if stage == "student":
+        argv += ["--teacher", str(paths.teacher_pt)]
+    argv += ["--data.data_dir", str(paths.data), "--seed_everything", str(args.seed)]
+    argv += ["--trainer.default_root_dir", str(paths.out / stage)]
+    argv += ["--trainer.max_time", _max_time(minutes)]
+    timer(f"train {stage}", run_stage, stage, argv)
+
+
+def synthesize_stage(
+    paths: DemoPaths, args: argparse.Namespace, timer: StageTimer
+) -> dict[str, dict[str, Any]]:
+    """Stage 4: export the references, copy-synthesise them with the student (all) and the
+    teacher (the first --teacher-utterances); returns each synthesis report."""
+    from pwave.data.dataset import PreparedDataset
+    from pwave.inference import Vocoder, synthesize_paths
 
     _banner("4/6 copy-synthesise the eval split")
-    from pwave.data.dataset import PreparedDataset
-    from pwave.inference.synthesis import Vocoder, synthesize_paths
-
-    data = PreparedDataset(out / "data")
-    reference = data.export_wavs("eval", out / "synth" / "reference")
-    teacher_reference = data.export_wavs(
-        "eval", out / "synth" / "reference_teacher", limit=args.teacher_utterances
-    )
+    data = PreparedDataset(paths.data)
+    data.export_wavs("eval", paths.reference)
+    data.export_wavs("eval", paths.teacher_reference, limit=args.teacher_utterances)
     reports = {}
     for kind, ckpt, src in (
-        ("student", student_pt, reference),
-        ("teacher", teacher_pt, teacher_reference),
+        ("student", paths.student_pt, paths.reference),
+        ("teacher", paths.teacher_pt, paths.teacher_reference),
     ):
         vocoder = Vocoder.from_checkpoint(ckpt, device="auto", dtype="auto")
-        reports[kind] = timed(
+        reports[kind] = timer(
             f"synthesize ({kind})",
             synthesize_paths,
             vocoder,
             src,
-            out / "synth" / kind,
+            paths.synthesized(kind),
             seed=args.seed,
             checkpoint=str(ckpt),
         )
+    return reports
+
+
+def evaluate_stage(paths: DemoPaths, teacher: Teacher) -> dict[str, dict[str, Any]]:
+    """Stage 5: score the student and the teacher on the teacher's utterances (like with
+    like), and the student on the whole eval split, with the teacher's NLL in bits per
+    sample. Writes ``eval/<name>.csv`` (one line per utterance), ``eval/summary.json`` and
+    ``eval/summary.csv`` (mean, std, count of each metric); prints each summary and returns
+    them by name (``student``, ``teacher``, ``student_all_eval``)."""
+    from pwave.evaluation.evaluate import (
+        evaluate_folders,
+        format_summary,
+        metric_keys,
+        summarize,
+        write_rows_csv,
+        write_summary_csv,
+    )
+    from pwave.inference.scoring import score_audio
+    from pwave.inference.vocoder import Vocoder
 
     _banner("5/6 evaluate against the references")
-    from pwave.models.teacher import Teacher
+    vocoder = Vocoder(teacher, device="cpu", dtype="float32")
 
-    teacher = Teacher.load(teacher_pt).eval()
+    def teacher_bits(audio):
+        return score_audio(vocoder, audio)[1]
+
+    runs = {  # name: (generated, reference, title)
+        "student": (paths.synthesized("student"), paths.teacher_reference, "student"),
+        "teacher": (paths.synthesized("teacher"), paths.teacher_reference, "teacher"),
+        "student_all_eval": (
+            paths.synthesized("student"),
+            paths.reference,
+            "student, whole eval split",
+        ),
+    }
     summaries = {}
-    for kind, ref in (("student", teacher_reference), ("teacher", teacher_reference)):
-        # Both on the same utterances, so the two rows compare like with like.
-        rows, problems = evaluate_folders(out / "synth" / kind, ref, teacher=teacher)
-        keys = tuple(k for k in rows[0] if k != "utterance") if rows else ()
-        summaries[kind] = summarize(rows, keys)
-        print(f"\n{kind}:\n" + format_summary(summaries[kind], len(rows)))
-    rows, _ = evaluate_folders(out / "synth" / "student", reference, teacher=teacher)
-    keys = tuple(k for k in rows[0] if k != "utterance")
-    summaries["student_all_eval"] = summarize(rows, keys)
-    print(
-        "\nstudent, whole eval split:\n" + format_summary(summaries["student_all_eval"], len(rows))
-    )
-
-    bench_report = None
-    if not args.skip_bench:
-        _banner("6/6 speed: sequential teacher vs parallel student")
-        from pwave.apps.bench import BenchSettings, format_table, run_benchmark, write_outputs
-
-        settings = BenchSettings(
-            teacher=str(teacher_pt),
-            student=str(student_pt),
-            seconds=1.0,
-            teacher_seconds=0.25,
-            naive_seconds=0.01,
-            repeats=3,
-            device="cpu",
+    for name, (generated, reference, title) in runs.items():
+        rows, _ = evaluate_folders(
+            generated, reference, feature_config=teacher.features, teacher_bits=teacher_bits
         )
-        bench_report = timed("bench", run_benchmark, settings, command="pwave demo")
-        print(format_table(bench_report))
-        write_outputs(bench_report, out / "bench")
+        summaries[name] = summarize(rows, metric_keys(rows))
+        write_rows_csv(rows, paths.eval / f"{name}.csv")
+        print(f"\n{title}:\n" + format_summary(summaries[name], len(rows)))
+    (paths.eval / "summary.json").write_text(json.dumps(summaries, indent=2))
+    write_summary_csv(summaries, paths.eval / "summary.csv")
+    return summaries
 
-    timings["total"] = time.perf_counter() - started
+
+def bench_stage(paths: DemoPaths, timer: StageTimer) -> dict[str, Any]:
+    """Stage 6: the trained models' samplers timed side by side on the CPU (``bench/``)."""
+    from pwave.apps.bench import BenchSettings, format_table, run_benchmark, write_outputs
+
+    _banner("6/6 speed: sequential teacher vs parallel student")
+    settings = BenchSettings(
+        teacher=str(paths.teacher_pt),
+        student=str(paths.student_pt),
+        seconds=1.0,
+        teacher_seconds=0.25,
+        naive_seconds=0.01,
+        repeats=3,
+        device="cpu",
+    )
+    report = timer("bench", run_benchmark, settings, command="pwave demo")
+    print(format_table(report))
+    write_outputs(report, paths.bench)
+    return report
+
+
+def write_summary(
+    paths: DemoPaths,
+    summaries: dict[str, Any],
+    reports: dict[str, dict[str, Any]],
+    timings: dict[str, float],
+) -> Path:
+    """``demo_summary.json``: the evaluation summaries, the synthesis reports (without
+    their file lists) and the timings; returns its path."""
     result = {
         "evaluation": summaries,
         "synthesis": {
@@ -158,8 +242,27 @@ def run_demo(args: argparse.Namespace) -> int:
         },
         "timings_seconds": timings,
     }
-    (out / "demo_summary.json").write_text(json.dumps(result, indent=2, default=str))
-    _banner(f"done in {timings['total'] / 60:.1f} min; everything is in {out}")
-    for name, seconds in timings.items():
+    path = paths.out / "demo_summary.json"
+    path.write_text(json.dumps(result, indent=2, default=str))
+    return path
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Run the whole demo pipeline with the options of ``pwave demo`` (see the module doc)."""
+    paths = DemoPaths(Path(args.output))
+    paths.out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    timer = StageTimer()
+    prepare_stage(paths, args, timer)
+    train_stage("teacher", paths, args, timer)
+    train_stage("student", paths, args, timer)
+    reports = synthesize_stage(paths, args, timer)
+    summaries = evaluate_stage(paths, Teacher.load(paths.teacher_pt).eval())
+    if not args.skip_bench:
+        bench_stage(paths, timer)
+    timer.seconds["total"] = time.perf_counter() - started
+    write_summary(paths, summaries, reports, timer.seconds)
+    _banner(f"done in {timer.seconds['total'] / 60:.1f} min; everything is in {paths.out}")
+    for name, seconds in timer.seconds.items():
         print(f"  {name:<22}{seconds:8.1f} s")
     return 0

@@ -4,19 +4,28 @@ Files are paired by name (``<stem>`` in --generated matches ``<stem>`` in --refe
 any audio extension); both are read at the model rate of the feature config (the
 reference's rate by default), trimmed to the shorter length, and scored with log-mel
 distance (dB), mel-cepstral distortion (dB), multi-resolution STFT distance, PESQ and STOI,
-plus the teacher's NLL in bits per 16-bit sample when --teacher is given.
-Writes ``metrics.csv`` (one row per utterance) and ``summary.json``; prints a summary.
+plus the teacher's NLL in bits per 16-bit sample when a scorer is given (``pwave evaluate
+--teacher``; the scorer comes from :mod:`pwave.inference.scoring`, a layer beside this one,
+so the caller builds it). :func:`write_rows_csv` writes one row per utterance
+(``metrics.csv``), :func:`format_summary` the mean and std of every metric.
 """
 
 from __future__ import annotations
 
+import csv
+import math
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
-from pwave.audio.io import audio_extensions
+from pwave.audio.config import FeatureConfig
+from pwave.audio.io import audio_extensions, load_audio
 from pwave.audio.mel import MelSpectrogram
+from pwave.errors import AudioReadError
 from pwave.evaluation.metrics import (
     log_mel_distance_db,
     mel_cepstral_distortion_db,
@@ -26,6 +35,9 @@ from pwave.evaluation.metrics import (
 )
 
 METRICS = ("log_mel_db", "mcd_db", "mr_stft", "pesq", "stoi")
+
+#: ``audio [T]`` at the scorer's rate -> the teacher's NLL in bits per 16-bit sample.
+BitsFn = Callable[[np.ndarray], float]
 
 
 def _audio_files(folder: Path) -> dict[str, Path]:
@@ -81,3 +93,95 @@ def summarize(rows: list[dict], keys: tuple[str, ...]) -> dict[str, dict[str, fl
             "count": int(finite.size),
         }
     return out
+
+
+def _mel_config(feature_config: FeatureConfig | None, rate: int) -> FeatureConfig:
+    """The mel front end to compare at ``rate``: ``feature_config`` (default: the defaults)
+    without normalisation, moved to ``rate`` when it differs."""
+    config = (feature_config or FeatureConfig()).replace(mel_mean=(), mel_std=())
+    if config.sample_rate != rate:
+        config = config.replace(sample_rate=rate, fmax=min(config.fmax or rate / 2, rate / 2))
+    return config
+
+
+def evaluate_folders(
+    generated: Path,
+    reference: Path,
+    sample_rate: int | None = None,
+    feature_config: FeatureConfig | None = None,
+    teacher_bits: BitsFn | None = None,
+) -> tuple[list[dict], list[dict]]:
+    """Score every pair of same-named files; returns ``(rows, problems)``, never raises for
+    a bad file.
+
+    Each row: ``utterance``, ``seconds``, the :data:`METRICS` and, with ``teacher_bits``
+    (a scorer at ``feature_config.sample_rate``; pass the teacher's features), the
+    teacher's bits per sample of the generated file (``teacher_bits``) and of the reference
+    (``teacher_bits_reference``) for pairs read at that rate. Each problem: ``file`` and
+    ``reason`` (no counterpart, unreadable).
+    """
+    pairs, unmatched = pair_files(generated, reference)
+    problems = [{"file": stem, "reason": "no counterpart with the same name"} for stem in unmatched]
+    if teacher_bits is not None and feature_config is None:
+        raise ValueError("teacher_bits needs the teacher's feature_config (its sample rate)")
+    rows: list[dict] = []
+    for stem, gen_path, ref_path in tqdm(pairs, desc="evaluate", unit="file"):
+        try:
+            ref = load_audio(ref_path, sample_rate)
+            rate = ref.sample_rate
+            gen = load_audio(gen_path, rate)
+        except AudioReadError as err:
+            problems.append({"file": err.path, "reason": err.reason})
+            continue
+        mel = MelSpectrogram(_mel_config(feature_config, rate))
+        row = {"utterance": stem, "seconds": len(ref.audio) / rate}
+        row.update(evaluate_pair(gen.audio, ref.audio, rate, mel))
+        if teacher_bits is not None and rate == feature_config.sample_rate:
+            row["teacher_bits"] = teacher_bits(gen.audio)
+            row["teacher_bits_reference"] = teacher_bits(ref.audio)
+        rows.append(row)
+    return rows, problems
+
+
+def metric_keys(rows: list[dict]) -> tuple[str, ...]:
+    """The numeric columns of ``rows`` (every key but ``utterance``), in first-seen order."""
+    keys = dict.fromkeys(k for row in rows for k in row if k != "utterance")
+    return tuple(keys)
+
+
+def write_rows_csv(rows: list[dict], path: str | os.PathLike) -> Path:
+    """One CSV line per row (per utterance), columns in first-seen order; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fields = ["utterance", *metric_keys(rows)] if rows else ["utterance"]
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def write_summary_csv(
+    summaries: dict[str, dict[str, dict[str, float]]], path: str | os.PathLike
+) -> Path:
+    """Several :func:`summarize` results as CSV lines ``evaluation, metric, mean, std,
+    count``; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["evaluation", "metric", "mean", "std", "count"])
+        for name, summary in summaries.items():
+            for key, s in summary.items():
+                writer.writerow([name, key, s["mean"], s["std"], s["count"]])
+    return path
+
+
+def format_summary(summary: dict[str, dict[str, float]], n: int) -> str:
+    """The mean and std of every metric as a small table, headed by the utterance count."""
+    lines = [f"evaluation over {n} utterance(s)", f"{'metric':<24}{'mean':>10}{'std':>10}"]
+    for key, s in summary.items():
+        mean = "nan" if math.isnan(s["mean"]) else f"{s['mean']:.3f}"
+        std = "nan" if math.isnan(s["std"]) else f"{s['std']:.3f}"
+        lines.append(f"{key:<24}{mean:>10}{std:>10}")
+    return "\n".join(lines)
