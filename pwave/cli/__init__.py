@@ -1,10 +1,11 @@
 """The ``pwave`` command line: one subcommand per pipeline step, imported only when it runs.
 
-Each subcommand lives in its own module under :mod:`pwave.cli`, which exposes
-``add_arguments(parser)`` and a run function ``run(args) -> int``; this file only
-dispatches. ``pwave --help`` and ``pwave --version`` import nothing but this file, so they
-answer at once. Every :class:`~pwave.errors.PwaveError` is printed as one line
-``pwave: error: ...`` with exit code 2, never as a traceback.
+Each subcommand lives in its own module under ``pwave/cli/``, which exposes
+``add_arguments(parser)`` and a run function ``run(args) -> int``, and may define the
+plain-text ``DESCRIPTION`` and ``EPILOG`` of its ``--help``; this file only dispatches.
+``pwave --help`` and ``pwave --version`` import nothing but this file, so they answer at once.
+Every ``PwaveError`` is printed as one line ``pwave: error: ...`` with exit code 2, never as
+a traceback.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,86 @@ COMMANDS: tuple[Command, ...] = (
 
 PROG = "pwave"
 
+EXAMPLES = """\
+examples:
+  pwave demo               # every step on the demo corpus; writes runs/demo/
+  pwave synthesize --checkpoint runs/demo/student/student.pt --input speech.wav \\
+      --output runs/demo/mine
+  bash recipes/folder/run.sh --data /path/to/audio   # every step on your own recordings
+"""
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Help for a terminal: prose re-filled to its width, lists and examples kept as written.
+
+    In a description or epilog, a paragraph (text between blank lines) whose lines all start
+    at the margin is re-filled to the terminal's width; a paragraph with an indented line (a
+    list, examples) is kept line for line. An option's hidden aliases (see
+    :func:`add_option`) still parse; the help shows only its other option strings, and the
+    usage line its first one.
+    """
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        paragraphs = []
+        for block in text.strip("\n").split("\n\n"):
+            lines = block.splitlines()
+            if any(line[:1].isspace() for line in lines):
+                paragraphs.append("\n".join(indent + line for line in lines))
+            else:
+                paragraphs.append(
+                    textwrap.fill(
+                        " ".join(lines),
+                        width,
+                        initial_indent=indent,
+                        subsequent_indent=indent,
+                        break_on_hyphens=False,  # never split an option name like --sample-rate
+                        break_long_words=False,
+                    )
+                )
+        return "\n\n".join(paragraphs)
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        hidden = getattr(action, "hidden_aliases", ())
+        if not hidden or not action.option_strings:
+            return super()._format_action_invocation(action)
+        strings = action.option_strings
+        action.option_strings = [s for s in strings if s not in hidden]
+        try:
+            return super()._format_action_invocation(action)
+        finally:
+            action.option_strings = strings
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """An argument parser whose error messages name options without their hidden aliases."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print usage and ``message`` (``--output/-o/--out`` read as ``--output``); exit 2."""
+        for action in self._actions:
+            hidden = getattr(action, "hidden_aliases", ())
+            if hidden:
+                shown = [s for s in action.option_strings if s not in hidden]
+                message = message.replace("/".join(action.option_strings), "/".join(shown))
+        super().error(message)
+
+
+def add_option(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    name: str,
+    *hidden_aliases: str,
+    **kwargs: object,
+) -> argparse.Action:
+    """``parser.add_argument(name, *hidden_aliases, **kwargs)``, the aliases left out of help.
+
+    The aliases are older spellings kept so that existing commands and scripts still work
+    (``--out`` and ``-o`` for ``--output``); they parse to the same destination.
+    """
+    action = parser.add_argument(name, *hidden_aliases, **kwargs)  # type: ignore[arg-type]
+    action.hidden_aliases = hidden_aliases  # type: ignore[attr-defined]
+    return action
+
 
 def _version() -> str:
     from pwave.version import __version__
@@ -77,6 +159,8 @@ def top_help() -> str:
         "  --version      print the version and exit",
         "",
         f"Run `{PROG} COMMAND --help` for the options of one command.",
+        "",
+        EXAMPLES.rstrip("\n"),
     ]
     return "\n".join(lines) + "\n"
 
@@ -95,11 +179,11 @@ def build_parser(command: Command) -> argparse.ArgumentParser:
     """The argument parser of one command (imports that command's module only)."""
     module = importlib.import_module(command.module)
     description = getattr(module, "DESCRIPTION", None) or command.summary
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=f"{PROG} {command.name}",
         description=description,
         epilog=getattr(module, "EPILOG", None),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     module.add_arguments(parser)
     parser.set_defaults(_run=getattr(module, command.run))

@@ -1,4 +1,4 @@
-"""`pwave export`: the command line of :mod:`pwave.model_io.export`."""
+"""`pwave export`: write a trained model as safetensors + JSON, and a student as ONNX."""
 
 from __future__ import annotations
 
@@ -19,17 +19,43 @@ from pwave.model_io.loading import load_model, model_kind
 from pwave.models.savable import CONFIG_FILE, WEIGHTS_FILE
 from pwave.models.student import Student
 
+DESCRIPTION = """\
+Export a trained model for use without pickles: model.safetensors and config.json (the
+architecture and the feature config) in the --output folder, which `pwave synthesize
+--checkpoint DIR`, load_model, Teacher.from_pretrained and Student.from_pretrained read
+back. With --onnx, a student's parallel sampling pass (mel and noise in, audio out) is
+also written as student.onnx and checked against onnxruntime on random inputs when
+onnxruntime is installed."""
+
+EPILOG = """\
+examples:
+  pwave export --checkpoint runs/demo/student/student.pt \\
+      --output runs/demo/export --onnx
+  pwave export --checkpoint runs/demo/teacher/teacher.pt \\
+      --output runs/demo/export_teacher"""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``pwave export``."""
     parser.add_argument(
-        "--checkpoint", required=True, help="student.pt / teacher.pt or a pwave .ckpt"
+        "--checkpoint",
+        required=True,
+        metavar="PATH",
+        help="student.pt or teacher.pt written by `pwave train`, or a run's .ckpt",
     )
-    parser.add_argument("--output", required=True, help="export folder (created)")
+    parser.add_argument(
+        "--output", required=True, metavar="DIR", help="export folder (created if missing)"
+    )
     parser.add_argument(
         "--onnx", action="store_true", help="also write student.onnx (students only)"
     )
-    parser.add_argument("--opset", type=int, default=ONNX_OPSET, help="ONNX opset (default 18)")
+    parser.add_argument(
+        "--opset",
+        type=int,
+        default=ONNX_OPSET,
+        metavar="N",
+        help="ONNX opset of student.onnx (default: %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""`pwave score`: the command line of :mod:`pwave.inference.scoring`."""
+"""`pwave score`: rank recordings by their likelihood under a trained teacher."""
 
 from __future__ import annotations
 
@@ -8,24 +8,56 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pwave.inference.scoring import score_paths, table_lines, write_csv
-from pwave.inference.synthesis import Vocoder
+from pwave.inference.vocoder import Vocoder
 from pwave.model_io.loading import load_model
 from pwave.models.teacher import Teacher
+
+DESCRIPTION = """\
+Rank recordings by how typical they are under a trained teacher.
+
+Each file gets its negative log-likelihood under the teacher in bits per 16-bit sample
+(the continuous density times the 16-bit bin width 2/65536), its mel computed from the
+file itself as `pwave prepare` does. Fewer bits mean more typical audio: the table runs
+from most to least typical, so noise, clipping and other domains sink to the bottom.
+Digital silence gets an absurdly good score and is flagged. Long files are scored in
+chunks with enough context that the result equals the whole-file score up to rounding.
+Bad files are skipped with their reason; the exit code is 1 only if nothing was scored."""
+
+EPILOG = """\
+examples:
+  pwave score --teacher runs/demo/teacher/teacher.pt \\
+      --input runs/demo/synth/student
+  pwave score --teacher runs/demo/teacher/teacher.pt --input /path/to/audio \\
+      --output runs/demo/scores.csv"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``pwave score``."""
     parser.add_argument(
-        "--teacher", required=True, help="teacher.pt, a teacher .ckpt, or a teacher export folder"
+        "--teacher",
+        required=True,
+        metavar="PATH",
+        help="teacher.pt written by `pwave train teacher`, a teacher .ckpt, or a teacher "
+        "`pwave export` folder",
     )
-    parser.add_argument("--input", required=True, help="an audio file or a folder of them")
-    parser.add_argument("--output", default=None, help="write the ranking to this CSV file")
-    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
+    parser.add_argument(
+        "--input", required=True, metavar="PATH", help="an audio file or a folder of them"
+    )
+    parser.add_argument(
+        "--output",
+        default=None,
+        metavar="CSV",
+        help="also write the ranking to this CSV file (default: print it only)",
+    )
+    parser.add_argument(
+        "--device", default="auto", help="auto (CUDA if present, the default), cpu, cuda or cuda:N"
+    )
     parser.add_argument(
         "--chunk-seconds",
         type=float,
         default=10.0,
-        help="score longer files in chunks of this length (default 10)",
+        metavar="SEC",
+        help="score longer files in chunks of this length (default: 10)",
     )
     parser.add_argument(
         "--float64", action="store_true", help="score in float64 (slower; for exact comparisons)"

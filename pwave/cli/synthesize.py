@@ -1,4 +1,4 @@
-"""`pwave synthesize`: the command line of :mod:`pwave.inference.synthesis`."""
+"""`pwave synthesize`: vocode audio files or saved mels with a trained student or teacher."""
 
 from __future__ import annotations
 
@@ -8,8 +8,36 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pwave.inference.synthesis import SAMPLERS, Vocoder, resolve_device, synthesize_paths
+from pwave.inference.batch_synthesis import synthesize_paths
+from pwave.inference.vocoder import SAMPLERS, Vocoder, resolve_device
 from pwave.model_io.loading import load_model
+
+DESCRIPTION = """\
+Turn recordings or mel spectrograms into audio with a trained vocoder. A student
+generates each utterance in one parallel pass; a teacher works too, but samples one
+step at a time (far slower than real time).
+
+Input: an audio file (copy-synthesis: mixed to mono, resampled to the model's rate and
+turned into a log-mel exactly as `pwave prepare` does), a mel .npy [n_mels, frames] as
+`pwave prepare` writes it (DATA/mel/*.npy), or a folder of them, searched recursively.
+Output: one 16-bit wav per input under the same relative path, and report.json with the
+real-time factor of every file (RTF = wall time / audio time, lower is better). Bad
+inputs are skipped with their reason; the exit code is 1 only if nothing was synthesised."""
+
+EPILOG = """\
+examples:
+  pwave synthesize --checkpoint runs/demo/student/student.pt \\
+      --input speech.wav --output runs/demo/mine
+  pwave synthesize --checkpoint runs/demo/student/student.pt \\
+      --input runs/demo/data --split eval --output runs/demo/synth/student \\
+      --reference-output runs/demo/synth/reference
+  pwave synthesize --checkpoint runs/demo/export --input runs/demo/data/mel \\
+      --output runs/demo/from_mels --device cpu"""
+
+
+def _dtype_name(text: str) -> str:
+    """The spellings ``bfloat16`` and ``fp32`` of ``pwave bench`` are accepted too."""
+    return {"bfloat16": "bf16", "fp32": "float32"}.get(text, text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,54 +45,80 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint",
         required=True,
-        help="student.pt / teacher.pt, a pwave .ckpt, or an export folder",
+        metavar="PATH",
+        help="student.pt or teacher.pt written by `pwave train`, a run's .ckpt, or a "
+        "`pwave export` folder",
     )
     parser.add_argument(
         "--input",
         required=True,
-        help="an audio file, a mel .npy [n_mels, frames], or a folder of them",
+        metavar="PATH",
+        help="an audio file, a mel .npy [n_mels, frames], or a folder of them; with --split, "
+        "a prepared dataset",
     )
-    parser.add_argument("--output", required=True, help="folder for the wavs and report.json")
-    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
+    parser.add_argument(
+        "--output", required=True, metavar="DIR", help="folder for the wavs and report.json"
+    )
+    parser.add_argument(
+        "--device", default="auto", help="auto (CUDA if present, the default), cpu, cuda or cuda:N"
+    )
     parser.add_argument(
         "--dtype",
         default="auto",
+        type=_dtype_name,
         choices=("auto", "float32", "bf16"),
-        help="auto: bf16 autocast on CUDA, float32 on CPU",
+        help="auto (default): bf16 on a CUDA GPU that supports it, else float32; bf16 "
+        "(or bfloat16) speeds up the student only",
     )
     parser.add_argument(
         "--sampler",
         default="fast",
         choices=SAMPLERS,
-        help="student: fast (fused time-major path, default) or reference (the model's modules)",
+        help="student only: fast (default) runs the fused time-major path, reference the "
+        "model's own modules (the same audio up to rounding)",
     )
     parser.add_argument(
         "--batch-seconds",
         type=float,
         default=30.0,
-        help="padded audio seconds per batch (default 30)",
+        metavar="SEC",
+        help="padded audio seconds per batch; a longer student input runs alone, in "
+        "overlapping chunks (default: 30)",
     )
     parser.add_argument(
-        "--temperature", type=float, default=1.0, help="scale of the base noise (default 1.0)"
+        "--temperature",
+        type=float,
+        default=1.0,
+        metavar="T",
+        help="scale of the base noise (default: 1.0)",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="file i (in path order) uses noise seed SEED + i"
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="input i (in path order) uses noise seed N + i, so an output does not depend on "
+        "its batch (default: 0)",
     )
     parser.add_argument(
         "--split",
         default=None,
-        help="with a prepared dataset as --input: copy-synthesise this split (train/dev/eval)",
+        metavar="SPLIT",
+        help="with a prepared dataset as --input: copy-synthesise this split (train, dev or eval)",
     )
     parser.add_argument(
         "--reference-output",
         default=None,
+        metavar="DIR",
         help="with --split: folder for the split's reference wavs (default: OUTPUT/../reference)",
     )
     parser.add_argument(
-        "--limit", type=int, default=None, help="with --split: at most this many utterances"
+        "--limit", type=int, default=None, metavar="N", help="with --split: at most N utterances"
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    parser.add_argument("--quiet", action="store_true", help="print the summary only")
+    parser.add_argument(
+        "--quiet", action="store_true", help="print the summary only, not one line per file"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
