@@ -19,6 +19,9 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import pickletools
+import re
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -77,28 +80,98 @@ def safe_load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
     Raises:
         FileNotFoundError: nothing at ``path``.
         UnsafeCheckpointError: the file's pickle refers to something other than tensors,
-            numbers, strings and plain containers (it is refused, none of it is executed).
+            numbers, strings and plain containers (it is refused, none of it is executed);
+            the message names the object it asks for when that can be read safely.
         CheckpointError: the file is truncated, empty or not a ``torch.save`` file.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch's note on pickle protocols is noise here
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        detail = _first_line(err)
-        raise UnsafeCheckpointError(
-            f"refusing to load {path}: it holds pickled objects other than tensors and plain "
-            f"containers ({detail}). pwave only reads weights-only checkpoints and never "
-            "unpickles arbitrary objects, which could run code. Use a checkpoint written by "
-            "pwave (teacher.pt, student.pt, a `pwave train` .ckpt) or an export folder "
-            "(`pwave export`)."
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise CheckpointError(
-            f"cannot read {path} as a checkpoint (truncated, empty or another format?): "
-            f"{type(err).__name__}: {_first_line(err)}"
-        ) from None
+        # torch's text invites loading the file unsafely: only a global's name is kept
+        named = _GLOBAL_IN_MESSAGE.findall(str(err))
+        if named or _is_zip(path):
+            raise _refusal(path, named[0] if named else None) from None
+        if _is_pickle_stream(path):  # e.g. a bare pickle: torch names no global, read one
+            raise _refusal(path, _first_global(path)) from None
+        raise _unreadable(path, "neither a zip archive nor a pickle stream") from None
+    except Exception as err:  # noqa: BLE001 - whatever torch raises, the file is unreadable
+        raise _unreadable(path, _unreadable_detail(path, err)) from None
+
+
+#: How torch's weights-only unpickler names a refused global (``GLOBAL posix.system``).
+_GLOBAL_IN_MESSAGE = re.compile(r"GLOBAL ([A-Za-z_][\w.]*)")
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _refusal(path: Path, global_name: str | None) -> UnsafeCheckpointError:
+    what = f"it asks for {global_name}" if global_name else "objects other than tensors"
+    return UnsafeCheckpointError(
+        f"refusing to load {path}: it holds pickled objects that pwave will not unpickle "
+        f"({what}). pwave reads tensors, numbers, strings and plain containers only and "
+        "never unpickles anything else, which could run code. Use a checkpoint written by "
+        "pwave (teacher.pt, student.pt, a `pwave train` .ckpt) or an export folder "
+        "(`pwave export`)."
+    )
+
+
+def _unreadable(path: Path, detail: str) -> CheckpointError:
+    return CheckpointError(
+        f"cannot read {path}: not a torch checkpoint, or a damaged one (truncated, empty or "
+        f"another format?): {detail}"
+    )
+
+
+def _unreadable_detail(path: Path, err: BaseException) -> str:
+    if path.stat().st_size == 0:
+        return "the file is empty (0 bytes)"
+    if not _is_zip(path) and not _is_pickle_stream(path):
+        return "neither a zip archive nor a pickle stream"
+    return f"{type(err).__name__}: {_first_line(err)}"
+
+
+def _is_zip(path: Path) -> bool:
+    """Whether the file starts like a zip archive (the format of ``torch.save``)."""
+    with open(path, "rb") as f:
+        return f.read(len(_ZIP_MAGIC)) == _ZIP_MAGIC
+
+
+def _is_pickle_stream(path: Path) -> bool:
+    """Whether the file starts with one well-formed pickle (opcodes and stack checked by
+    :func:`pickletools.dis`, nothing executed); random bytes fail within a few bytes."""
+    with open(path, "rb") as f:
+        try:
+            pickletools.dis(f, out=_NullWriter())
+        except Exception:  # noqa: BLE001 - any parse failure means "not a pickle"
+            return False
+    return True
+
+
+def _first_global(path: Path) -> str | None:
+    """``module.name`` of the first global the file's first pickle asks for, read with
+    :func:`pickletools.genops` (nothing executed); ``None`` if there is none or on error."""
+    strings: list[str] = []
+    try:
+        with open(path, "rb") as f:
+            for op, arg, _ in pickletools.genops(f):
+                if op.name == "GLOBAL":
+                    return str(arg).replace(" ", ".")
+                if op.name == "STACK_GLOBAL":
+                    return ".".join(strings[-2:]) if len(strings) >= 2 else None
+                if isinstance(arg, str):
+                    strings.append(arg)
+    except Exception:  # noqa: BLE001 - a detail for the message, never a reason to fail
+        return None
+    return None
+
+
+class _NullWriter:
+    def write(self, _text: str) -> int:
+        return 0
 
 
 def _first_line(err: BaseException) -> str:

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -158,6 +159,77 @@ def test_unsafe_error_message_is_clear(tmp_path):
     text = str(info.value)
     assert str(path) in text and "never unpickles" in text
     assert not marker.exists()
+
+
+#: torch's own advice on an unsafe file, which pwave's refusal must never repeat.
+UNSAFE_ADVICE = ("weights_only", "two options", "will likely succeed")
+#: The global the payload's pickle asks for (``os.system`` is ``posix.system`` on Linux).
+PAYLOAD_GLOBAL = f"{os.system.__module__}.{os.system.__name__}"
+
+
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("loader", [*LOADERS, "load_model"])
+def test_refusal_names_the_object_and_gives_no_unsafe_advice(tmp_path, loader, style):
+    """The refusal says what the file holds, names the global it asks for, and never
+    repeats torch's advice to load it unsafely."""
+    path, marker = _plant(tmp_path, "model.pt", style)
+    with pytest.raises(UnsafeCheckpointError) as info:
+        _loaders()[loader](path)
+    text = str(info.value)
+    assert "will not unpickle" in text and PAYLOAD_GLOBAL in text, text
+    for advice in UNSAFE_ADVICE:
+        assert advice not in text, (advice, text)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "synthesize --checkpoint {ckpt} --input {src} --output {out} --device cpu",
+        "score --teacher {ckpt} --input {src} --device cpu",
+        "export --checkpoint {ckpt} --output {out}",
+    ],
+    ids=["synthesize", "score", "export"],
+)
+def test_commands_refuse_a_malicious_checkpoint_in_one_plain_line(tmp_path, capsys, command):
+    from pwave.cli import main
+
+    path, marker = _plant(tmp_path, "model.pt", "pwave_file")
+    (tmp_path / "in.wav").write_bytes(b"")
+    names = {"ckpt": str(path), "src": str(tmp_path / "in.wav"), "out": str(tmp_path / "out")}
+    assert main([arg.format(**names) for arg in command.split()]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("pwave: error:") and len(err.splitlines()) == 1, err
+    assert "will not unpickle" in err and PAYLOAD_GLOBAL in err
+    for advice in UNSAFE_ADVICE:
+        assert advice not in err, (advice, err)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        np.random.default_rng(0).bytes(3000),
+        np.random.default_rng(1).bytes(100_000),
+        b"\x80\x02" + np.random.default_rng(2).bytes(3000),  # a pickle header, then noise
+        b"hello, this is a text file and not a checkpoint\n" * 20,
+        b'{"format": "pwave-teacher", "state_dict": {}}',
+    ],
+    ids=["random", "random-large", "pickle-header-then-noise", "text", "json"],
+)
+def test_files_that_are_no_checkpoint_read_as_unreadable_not_unsafe(tmp_path, content):
+    """Random bytes or text are a plain CheckpointError ("not a torch checkpoint"), never a
+    refusal of pickled objects, and carry none of torch's advice either."""
+    path = tmp_path / "model.pt"
+    path.write_bytes(content)
+    for load in (safe_load, _loaders()["load_model"]):
+        with pytest.raises(CheckpointError) as info:
+            load(path)
+        text = str(info.value)
+        assert not isinstance(info.value, UnsafeCheckpointError), text
+        assert "not a torch checkpoint" in text and "pickled objects" not in text, text
+        for advice in UNSAFE_ADVICE:
+            assert advice not in text, (advice, text)
 
 
 def test_training_refuses_to_resume_from_a_malicious_checkpoint(prepared_demo, tmp_path):

@@ -16,7 +16,7 @@ from pwave.audio.io import load_audio, save_wav
 from pwave.audio.mel import MelSpectrogram, pad_context
 from pwave.cli.score import add_arguments, run
 from pwave.inference.scoring import chunked_log_prob, per_sample_log_prob, score_audio
-from pwave.inference.synthesis import Vocoder
+from pwave.inference.vocoder import Vocoder
 from pwave.models.student import Student, StudentConfig
 from pwave.models.teacher import Teacher, TeacherConfig
 

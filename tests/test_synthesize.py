@@ -1,4 +1,4 @@
-"""``pwave synthesize`` and the :class:`~pwave.inference.synthesis.Vocoder` API: copy
+"""``pwave synthesize`` and the :class:`~pwave.inference.vocoder.Vocoder` API: copy
 synthesis sees the training features, batching does not change outputs, bad inputs are
 reported, never raised."""
 
@@ -16,16 +16,14 @@ import torch
 from pwave.audio.config import FeatureConfig
 from pwave.audio.io import load_audio, save_wav
 from pwave.cli.synthesize import add_arguments, run
-from pwave.inference.synthesis import (
-    CheckpointError,
-    Vocoder,
-    context_frames_needed,
-    find_inputs,
-    make_batches,
-)
+from pwave.errors import CheckpointError
+from pwave.inference.batch_synthesis import synthesize_paths
+from pwave.inference.inputs import find_inputs, make_batches
+from pwave.inference.vocoder import Vocoder
 from pwave.model_io.loading import load_model
 from pwave.models.student import Student, StudentConfig
 from pwave.models.teacher import Teacher, TeacherConfig
+from pwave.sampling.chunking import context_frames_needed
 
 SR, HOP, N_MELS, CTX = 8000, 16, 8, 2
 
@@ -142,6 +140,35 @@ def test_python_api_on_one_array():
         vocoder.vocode_audio(audio, temperature=0.0, seed=1),
         vocoder.vocode_audio(audio, temperature=0.0, seed=2),
     )
+
+
+def test_vocode_audio_mixes_down_channels_last_audio():
+    """``[T, C]`` audio (what ``soundfile.read`` returns for stereo) is one item, mixed down
+    with a warning; ``[B, T]`` stays a batch."""
+    vocoder = Vocoder(tiny_student(), "cpu", "float32")
+    left, right = tone(1000, seed=1), tone(1000, seed=2)
+    stereo = np.stack([left, right], axis=1)  # [T, 2]
+    with pytest.warns(UserWarning, match="mixed down"):
+        out = vocoder.vocode_audio(stereo, seed=5)
+    assert out.shape == (-(-1000 // HOP) * HOP,)
+    np.testing.assert_array_equal(out, vocoder.vocode_audio(stereo.mean(axis=1), seed=5))
+    stereo_16k = np.stack([tone(2000, sr=16000)] * 2, axis=1)
+    with pytest.warns(UserWarning, match="mixed down"):  # mixed before resampling
+        assert vocoder.vocode_audio(stereo_16k, sample_rate=16000).shape == (1008,)
+    one_channel = vocoder.vocode_audio(left[:, None], seed=5)  # [T, 1]: nothing to mix
+    np.testing.assert_array_equal(one_channel, vocoder.vocode_audio(left, seed=5))
+    batch = vocoder.vocode_audio(np.stack([left, right]), seed=5)  # [B, T]
+    assert batch.shape == (2, 1008)
+    np.testing.assert_allclose(batch[1], vocoder.vocode_audio(right, seed=6), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(2, 2), (8, 8), (3, 5), (1000, 2, 2), (2, 3, 1000)])
+def test_vocode_audio_rejects_ambiguous_shapes(shape):
+    vocoder = Vocoder(tiny_student(), "cpu", "float32")
+    with pytest.raises(ValueError) as info:
+        vocoder.vocode_audio(np.zeros(shape, np.float32))
+    text = str(info.value)
+    assert str(shape) in text and "[T]" in text and "[B, T]" in text and "[T, C]" in text
 
 
 def test_batching_does_not_change_the_outputs():
@@ -287,6 +314,24 @@ def test_cli_synthesises_a_folder_and_reports_bad_files(tmp_path):
     ref = vocoder.vocode_mel(mel_a, seed=10 + paths.index(src / "a.wav"))
     got, _ = sf.read(out / "a.wav", dtype="float32")
     np.testing.assert_allclose(got, np.clip(ref, -1, 1), atol=1e-4)
+
+
+def test_folders_named_like_inputs_are_reported_as_skipped(tmp_path):
+    """A folder called ``x.wav`` or ``y.npy`` is listed as skipped, with its reason; the files
+    inside it are still inputs."""
+    vocoder = Vocoder(tiny_student(), "cpu", "float32")
+    src = tmp_path / "in"
+    save_wav(src / "a.wav", tone(400), SR)
+    save_wav(src / "folder.wav" / "b.wav", tone(300), SR)
+    (src / "mels.npy").mkdir()
+    report = synthesize_paths(vocoder, src, tmp_path / "out", progress=False, log=None)
+    reasons = {Path(s["path"]).name: s["reason"] for s in report["skipped"]}
+    assert set(reasons) == {"folder.wav", "mels.npy"}
+    assert all("folder" in r for r in reasons.values()), reasons
+    out = tmp_path / "out"
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.wav") if p.is_file())
+    assert written == ["a.wav", "folder.wav/b.wav"]
+    assert report["synthesized_count"] == 2 and report["skipped_count"] == 2
 
 
 def test_cli_exit_code_when_nothing_can_be_synthesised(tmp_path, capsys):

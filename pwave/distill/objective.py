@@ -40,7 +40,7 @@ from pwave.distill.losses import (
 from pwave.distill.stft import STFTResolution
 
 if TYPE_CHECKING:
-    from pwave.models.student import Student
+    from pwave.models.student import Student, StudentOutput
     from pwave.models.teacher import Teacher
 
 VARIANTS = ("mc_kl", "mc_kl_analytic_entropy", "gaussian_kl")
@@ -136,34 +136,90 @@ def distillation_loss(
     if z is None:
         z = student.noise(mel, generator=generator)
     out = student(mel, z)
-    x, T = out.audio, out.audio.shape[-1]
-    logs: dict[str, Tensor] = {}
+    kl, logs = kl_term(
+        variant, student, teacher, out, mel, num_cross_entropy_samples, log_scale_reg_weight,
+        generator,
+    )  # fmt: skip
+    loss = kl_weight * kl
+    loss = add_auxiliary_terms(
+        loss, logs, student, teacher, out, mel, audio,
+        power_weight=power_weight, stft_weight=stft_weight,
+        contrastive_weight=contrastive_weight, power_resolutions=power_resolutions,
+        stft_resolutions=stft_resolutions, window=window,
+    )  # fmt: skip
+    logs["loss"] = loss.detach()
+    logs.update(scale_logs(out))
+    return loss, logs
 
+
+def kl_term(
+    variant: str,
+    student: Student,
+    teacher: Teacher,
+    out: StudentOutput,
+    mel: Tensor,
+    num_cross_entropy_samples: int = 4,
+    log_scale_reg_weight: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """The KL estimate of ``variant`` (per audio sample, nats) and its parts for logging.
+
+    Args:
+        out: the student's pass on ``mel`` (audio ``[B, T]``, ``log_q``, ``mu``,
+            ``log_scale``); mel: ``[B, n_mels, frames + 2 * ctx]``.
+
+    Returns:
+        ``(kl, logs)``: ``logs`` holds the estimator's parts plus ``entropy`` and
+        ``cross_entropy``, and ``teacher_log_scale/mean`` for the variants that read the
+        teacher's conditionals.
+    """
+    x, T = out.audio, out.audio.shape[-1]
     if variant == "mc_kl":
         log_p = teacher.log_prob(x, mel, dequantize=False)
         kl, parts = mc_reverse_kl(out.log_q, log_p, T)
-        parts = {**parts, "entropy": -parts["log_q"], "cross_entropy": -parts["log_p"]}
+        return kl, {**parts, "entropy": -parts["log_q"], "cross_entropy": -parts["log_p"]}
+    mu_p, ls_p = teacher.conditionals(x, mel)
+    if variant == "mc_kl_analytic_entropy":
+        kl, parts = analytic_entropy_cross_entropy(
+            out.mu, out.log_scale, mu_p, ls_p, student.base, teacher.base,
+            num_samples=num_cross_entropy_samples, generator=generator,
+        )  # fmt: skip
     else:
-        mu_p, ls_p = teacher.conditionals(x, mel)
-        if variant == "mc_kl_analytic_entropy":
-            kl, parts = analytic_entropy_cross_entropy(
-                out.mu, out.log_scale, mu_p, ls_p, student.base, teacher.base,
-                num_samples=num_cross_entropy_samples, generator=generator,
-            )  # fmt: skip
-        else:
-            names = (student.base.name, teacher.base.name)
-            if names != ("gaussian", "gaussian"):
-                raise ValueError(
-                    f"variant 'gaussian_kl' needs Gaussian student and teacher, got bases "
-                    f"student={names[0]!r}, teacher={names[1]!r}; use 'mc_kl_analytic_entropy'"
-                )
-            kl, parts = gaussian_kl_loss(out.mu, out.log_scale, mu_p, ls_p, log_scale_reg_weight)
-            entropy = student.base.loc_scale_entropy(out.log_scale).mean()
-            parts = {**parts, "entropy": entropy.detach(), "cross_entropy": kl.detach() + entropy}
-        logs["teacher_log_scale/mean"] = ls_p.detach().mean()
-    logs.update(parts)
-    loss = kl_weight * kl
+        names = (student.base.name, teacher.base.name)
+        if names != ("gaussian", "gaussian"):
+            raise ValueError(
+                f"variant 'gaussian_kl' needs Gaussian student and teacher, got bases "
+                f"student={names[0]!r}, teacher={names[1]!r}; use 'mc_kl_analytic_entropy'"
+            )
+        kl, parts = gaussian_kl_loss(out.mu, out.log_scale, mu_p, ls_p, log_scale_reg_weight)
+        entropy = student.base.loc_scale_entropy(out.log_scale).mean()
+        parts = {**parts, "entropy": entropy.detach(), "cross_entropy": kl.detach() + entropy}
+    return kl, {"teacher_log_scale/mean": ls_p.detach().mean(), **parts}
 
+
+def add_auxiliary_terms(
+    loss: Tensor,
+    logs: dict[str, Tensor],
+    student: Student,
+    teacher: Teacher,
+    out: StudentOutput,
+    mel: Tensor,
+    audio: Tensor | None,
+    *,
+    power_weight: float = 0.0,
+    stft_weight: float = 0.0,
+    contrastive_weight: float = 0.0,
+    power_resolutions: STFTResolution | Sequence[STFTResolution] | None = None,
+    stft_resolutions: Sequence[STFTResolution] | None = None,
+    window: str = "hann",
+) -> Tensor:
+    """``loss`` plus the power, multi-resolution STFT and contrastive terms that are on.
+
+    Each term's detached value (and parts) goes into ``logs`` (updated in place); the
+    arguments are those of :func:`distillation_loss`. ``audio [B, T]`` is needed only for
+    the power and STFT terms.
+    """
+    x, T = out.audio, out.audio.shape[-1]
     if power_weight:
         res = power_resolutions
         if res is None:
@@ -183,12 +239,18 @@ def distillation_loss(
         loss = loss + value
         logs["contrastive"] = value.detach()
         logs.update(parts)
+    return loss
 
-    logs["loss"] = loss.detach()
-    logs["log_scale/mean"] = out.log_scale.detach().mean()
-    logs["log_scale/std"] = out.log_scale.detach().std()
+
+def scale_logs(out: StudentOutput) -> dict[str, Tensor]:
+    """Detached statistics of the student's pass: the composed log-scale's ``mean`` and
+    ``std``, the same per flow, and the audio's standard deviation."""
+    logs = {
+        "log_scale/mean": out.log_scale.detach().mean(),
+        "log_scale/std": out.log_scale.detach().std(),
+    }
     for k, ls in enumerate(out.flow_log_scales):
         logs[f"flow{k}/log_scale_mean"] = ls.detach().mean()
         logs[f"flow{k}/log_scale_std"] = ls.detach().std()
-    logs["audio_std"] = x.detach().std()
-    return loss, logs
+    logs["audio_std"] = out.audio.detach().std()
+    return logs

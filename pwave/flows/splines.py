@@ -43,6 +43,7 @@ derivatives are 1 the map is :math:`C^1` everywhere.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -92,6 +93,88 @@ def _gather(values: Tensor, index: Tensor) -> Tensor:
     return values.gather(-1, index).squeeze(-1)
 
 
+class _Bins(NamedTuple):
+    """Per element, the spline's bin that holds it (all of the input's shape ``S``).
+
+    ``x_k``, ``y_k``: the bin's left knot; ``w_k``, ``h_k``: its width and height; ``d_k``,
+    ``d_k1``: the derivatives at its left and right knots; ``s_k = h_k / w_k``;
+    ``delta = d_k1 + d_k - 2 s_k``.
+    """
+
+    x_k: Tensor
+    y_k: Tensor
+    w_k: Tensor
+    h_k: Tensor
+    d_k: Tensor
+    d_k1: Tensor
+    s_k: Tensor
+    delta: Tensor
+
+
+def _find_bins(
+    x: Tensor,
+    unnormalized_widths: Tensor,
+    unnormalized_heights: Tensor,
+    unnormalized_derivatives: Tensor,
+    inverse: bool,
+    bound: float,
+    min_bin_width: float,
+    min_bin_height: float,
+    min_derivative: float,
+) -> _Bins:
+    """The bin of every element of ``x`` (shape ``S``, inside ``[-bound, bound]``).
+
+    The parameters are ``S + (K,)``, ``S + (K,)`` and ``S + (K - 1,)``; ``x`` is searched
+    among the output knots when ``inverse`` (it is then a ``y``), else among the input knots.
+    """
+    widths, x_knots = _knots(unnormalized_widths, bound, min_bin_width)
+    heights, y_knots = _knots(unnormalized_heights, bound, min_bin_height)
+    shift = math.log(math.expm1(1.0 - min_derivative))
+    interior = min_derivative + F.softplus(unnormalized_derivatives + shift)
+    ones = interior.new_ones(*interior.shape[:-1], 1)
+    derivatives = torch.cat([ones, interior, ones], dim=-1)  # [..., K+1]
+
+    search_knots = y_knots if inverse else x_knots
+    # Bin index: number of interior knots <= x (0 .. K-1).
+    index = (x.unsqueeze(-1) >= search_knots[..., 1:-1]).sum(dim=-1, keepdim=True)
+
+    x_k = _gather(x_knots, index)
+    w_k = _gather(widths, index)
+    y_k = _gather(y_knots, index)
+    h_k = _gather(heights, index)
+    d_k = _gather(derivatives, index)
+    d_k1 = _gather(derivatives[..., 1:], index)
+    s_k = h_k / w_k
+    delta = d_k1 + d_k - 2.0 * s_k
+    return _Bins(x_k, y_k, w_k, h_k, d_k, d_k1, s_k, delta)
+
+
+def _spline_forward(x: Tensor, b: _Bins) -> tuple[Tensor, Tensor]:
+    """``(y, xi)``: the spline at ``x`` (``z -> x`` direction) and ``x``'s place in its bin."""
+    xi = (x - b.x_k) / b.w_k
+    t = xi * (1.0 - xi)
+    return b.y_k + b.h_k * (b.s_k * xi * xi + b.d_k * t) / (b.s_k + b.delta * t), xi
+
+
+def _spline_inverse(y: Tensor, b: _Bins) -> tuple[Tensor, Tensor]:
+    """``(x, xi)``: the root in the bin of the quadratic (module docstring) for ``y``."""
+    dy = y - b.y_k
+    a = b.h_k * (b.s_k - b.d_k) + dy * b.delta
+    bb = b.h_k * b.d_k - dy * b.delta
+    c = -b.s_k * dy
+    disc = (bb * bb - 4.0 * a * c).clamp_min(0.0)
+    xi = (2.0 * c) / (-bb - torch.sqrt(disc))
+    return b.x_k + xi * b.w_k, xi
+
+
+def _log_derivative(xi: Tensor, b: _Bins) -> Tensor:
+    r""":math:`\log dy/dx` of the bin's rational quadratic at ``xi`` (same shape)."""
+    t = xi * (1.0 - xi)
+    denom = b.s_k + b.delta * t
+    numer = b.s_k * b.s_k * (b.d_k1 * xi * xi + 2.0 * b.s_k * t + b.d_k * (1.0 - xi) ** 2)
+    return torch.log(numer) - 2.0 * torch.log(denom)
+
+
 def rational_quadratic_spline(
     inputs: Tensor,
     unnormalized_widths: Tensor,
@@ -125,52 +208,23 @@ def rational_quadratic_spline(
             f"got {unnormalized_derivatives.shape[-1]}"
         )
     shape = inputs.shape
-    unnormalized_widths = unnormalized_widths.expand(*shape, num_bins)
-    unnormalized_heights = unnormalized_heights.expand(*shape, num_bins)
-    unnormalized_derivatives = unnormalized_derivatives.expand(*shape, num_bins - 1)
-
     inside = (inputs >= -bound) & (inputs <= bound)
     # Evaluate the spline on clamped inputs everywhere so that the unused branch of the
     # final `where` stays finite (and its gradient zero rather than NaN).
     x = inputs.clamp(-bound, bound)
-
-    widths, x_knots = _knots(unnormalized_widths, bound, min_bin_width)
-    heights, y_knots = _knots(unnormalized_heights, bound, min_bin_height)
-    shift = math.log(math.expm1(1.0 - min_derivative))
-    interior = min_derivative + F.softplus(unnormalized_derivatives + shift)
-    ones = interior.new_ones(*interior.shape[:-1], 1)
-    derivatives = torch.cat([ones, interior, ones], dim=-1)  # [..., K+1]
-
-    search_knots = y_knots if inverse else x_knots
-    # Bin index: number of interior knots <= x (0 .. K-1).
-    index = (x.unsqueeze(-1) >= search_knots[..., 1:-1]).sum(dim=-1, keepdim=True)
-
-    x_k = _gather(x_knots, index)
-    w_k = _gather(widths, index)
-    y_k = _gather(y_knots, index)
-    h_k = _gather(heights, index)
-    d_k = _gather(derivatives, index)
-    d_k1 = _gather(derivatives[..., 1:], index)
-    s_k = h_k / w_k
-    delta = d_k1 + d_k - 2.0 * s_k
-
-    if inverse:
-        dy = x - y_k
-        a = h_k * (s_k - d_k) + dy * delta
-        b = h_k * d_k - dy * delta
-        c = -s_k * dy
-        disc = (b * b - 4.0 * a * c).clamp_min(0.0)
-        xi = (2.0 * c) / (-b - torch.sqrt(disc))
-        out = x_k + xi * w_k
-    else:
-        xi = (x - x_k) / w_k
-        t = xi * (1.0 - xi)
-        out = y_k + h_k * (s_k * xi * xi + d_k * t) / (s_k + delta * t)
-
-    t = xi * (1.0 - xi)
-    denom = s_k + delta * t
-    numer = s_k * s_k * (d_k1 * xi * xi + 2.0 * s_k * t + d_k * (1.0 - xi) ** 2)
-    log_deriv = torch.log(numer) - 2.0 * torch.log(denom)  # log dy/dx
+    bins = _find_bins(
+        x,
+        unnormalized_widths.expand(*shape, num_bins),
+        unnormalized_heights.expand(*shape, num_bins),
+        unnormalized_derivatives.expand(*shape, num_bins - 1),
+        inverse,
+        bound,
+        min_bin_width,
+        min_bin_height,
+        min_derivative,
+    )
+    out, xi = _spline_inverse(x, bins) if inverse else _spline_forward(x, bins)
+    log_deriv = _log_derivative(xi, bins)  # log dy/dx
     if inverse:
         log_deriv = -log_deriv
 

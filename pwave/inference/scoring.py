@@ -5,7 +5,7 @@ r"""``pwave score``: rank recordings by how typical they are under the teacher.
     pwave score --teacher runs/teacher-demo/teacher.pt --input wavs/ --output scores.csv
 
 Each file gets its log-likelihood under the teacher in **bits per 16-bit sample**
-(:func:`pwave.train.common.bits_per_sample`): the continuous density times the 16-bit bin
+(:func:`pwave.units.bits_per_sample`): the continuous density times the 16-bit bin
 width :math:`\Delta = 2/65536`,
 
 .. math:: \text{bits} = -\frac{\log p(x_{1:T} \mid \text{mel}) / T + \ln \Delta}{\ln 2},
@@ -42,8 +42,9 @@ import torch
 from torch import Tensor
 
 from pwave.audio.io import SILENCE_PEAK, AudioReadError, audio_extensions, load_audio
-from pwave.inference.synthesis import Vocoder, chunk_windows, context_frames_needed
+from pwave.inference.vocoder import Vocoder
 from pwave.models.teacher import Teacher
+from pwave.sampling.chunking import chunk_windows, context_frames_needed
 from pwave.units import bits_per_sample
 
 CSV_FIELDS = (
@@ -82,7 +83,7 @@ def chunked_log_prob(teacher: Teacher, audio: Tensor, mel: Tensor, chunk_frames:
         audio: ``[T]`` with ``T = frames * hop``, on the teacher's device and dtype.
         mel: ``[n_mels, frames + 2 * mel_context_frames]`` (normalised, context-padded).
         chunk_frames: frames kept per chunk; each is run with the overlap of
-            :func:`~pwave.inference.synthesis.context_frames_needed` around it.
+            :func:`~pwave.sampling.chunking.context_frames_needed` around it.
     """
     hop = teacher.features.hop_length
     ctx = teacher.config.mel_context_frames

@@ -17,7 +17,7 @@ The folder holds
   - ``mel`` ``[batch, n_mels, frames + 2 * mel_context_frames]`` float32: the log-mel
     **normalised** with the statistics of ``feature_config`` and edge-padded by
     ``mel_context_frames`` frames per side (what
-    :meth:`pwave.inference.synthesis.Vocoder.model_input` returns);
+    :meth:`pwave.inference.vocoder.Vocoder.model_input` returns);
   - ``z`` ``[batch, frames * hop_length]`` float32: base noise (``config.base``, Gaussian or
     logistic) times the temperature;
   - ``audio`` ``[batch, frames * hop_length]`` float32, not clipped.

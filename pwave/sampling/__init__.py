@@ -1,2 +1,10 @@
-"""Fast samplers: the fused time-major student and teacher step, the CUDA-graph teacher
-sampler and exact chunking of long utterances."""
+"""Fast samplers, each checked against the models' reference paths:
+
+* :mod:`pwave.sampling.fused`: a WaveNet's weights with its constants folded in, and the fused
+  gated activation;
+* :mod:`pwave.sampling.time_major`: the time-major parallel pass and the one-pass student
+  sampler :class:`~pwave.sampling.time_major.FastStudentSampler`;
+* :mod:`pwave.sampling.cuda_graph`: the static-buffer cached teacher step, replayed as a CUDA
+  graph;
+* :mod:`pwave.sampling.chunking`: exact chunking of long utterances.
+"""
