@@ -1,6 +1,6 @@
 """Time ``pwave synthesize``'s student samplers side by side through the Python API.
 
-Runs :class:`pwave.inference.synthesis.Vocoder` with ``sampler="reference"`` (the model's own
+Runs :class:`pwave.inference.vocoder.Vocoder` with ``sampler="reference"`` (the model's own
 modules, under autocast for bf16) and ``sampler="fast"`` (the fused time-major path, the
 default) on the same mel of a synthetic utterance, alternating the two so that both see
 the same machine load, and prints the median time and "x real time" of each.

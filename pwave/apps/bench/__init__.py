@@ -14,7 +14,7 @@ batch size:
   captured once in a CUDA graph and replayed per sample (CUDA only);
 * **student ref** / **student fused** -- the student's one-pass sampler: the reference
   module (float32, or under ``torch.autocast`` for bf16/fp16) and the fused time-major path
-  of :mod:`pwave.sampling.fused` (in the requested dtype, optionally ``torch.compile``-d);
+  of :mod:`pwave.sampling.time_major` (in the requested dtype, optionally ``torch.compile``-d);
 * **teacher density** and **student sample+logq** -- the two halves of a distillation step
   (forward passes with autograd recording, as in training).
 
