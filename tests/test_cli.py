@@ -206,3 +206,29 @@ def test_dtype_spellings_agree_between_synthesize_and_bench(parsers):
     for spelling, value in (("bf16", "bf16"), ("bfloat16", "bf16"), ("float32", "float32")):
         args = ["--checkpoint", "c", "--input", "i", "--output", "o", "--dtype", spelling]
         assert synthesize.parse_args(args).dtype == value
+
+
+def test_cli_constants_match_the_library():
+    """The CLI names a few library constants without importing torch; they must agree."""
+    from pwave.apps.toy import DENSITIES
+    from pwave.cli import export as export_cli
+    from pwave.cli import synthesize as synthesize_cli
+    from pwave.cli import toy as toy_cli
+    from pwave.inference.vocoder import SAMPLERS
+    from pwave.model_io.export import ONNX_OPSET
+
+    assert tuple(synthesize_cli.SAMPLERS) == tuple(SAMPLERS)
+    assert export_cli.ONNX_OPSET == ONNX_OPSET
+    assert sorted(toy_cli.DENSITIES) == sorted(DENSITIES)
+
+
+@pytest.mark.parametrize("command", ["synthesize", "score", "export", "toy", "prepare", "bench"])
+def test_command_help_imports_no_torch(command):
+    """`pwave COMMAND --help` answers without importing torch (fast help)."""
+    code = (
+        "import sys\nfrom pwave.cli import main\n"
+        f"try:\n    main([{command!r}, '--help'])\nexcept SystemExit:\n    pass\n"
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"

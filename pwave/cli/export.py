@@ -7,17 +7,8 @@ import json
 import sys
 from collections.abc import Sequence
 
-from pwave.model_io.export import (
-    ONNX_FILE,
-    ONNX_OPSET,
-    _onnx_entry,
-    check_onnx,
-    export_onnx,
-    export_safetensors,
-)
-from pwave.model_io.loading import load_model, model_kind
-from pwave.models.savable import CONFIG_FILE, WEIGHTS_FILE
-from pwave.models.student import Student
+#: Default ONNX opset (``pwave.model_io.export.ONNX_OPSET``; a test keeps them equal).
+ONNX_OPSET = 18
 
 DESCRIPTION = """\
 Export a trained model for use without pickles: model.safetensors and config.json (the
@@ -61,6 +52,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """``pwave export``."""
     from pwave.errors import UserError
+    from pwave.model_io.export import (
+        ONNX_FILE,
+        _onnx_entry,
+        check_onnx,
+        export_onnx,
+        export_safetensors,
+    )
+    from pwave.model_io.loading import load_model, model_kind
+    from pwave.models.savable import CONFIG_FILE, WEIGHTS_FILE
+    from pwave.models.student import Student
 
     try:
         model = load_model(args.checkpoint)

@@ -7,11 +7,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pwave.inference.scoring import score_paths, table_lines, write_csv
-from pwave.inference.vocoder import Vocoder
-from pwave.model_io.loading import load_model
-from pwave.models.teacher import Teacher
-
 DESCRIPTION = """\
 Rank recordings by how typical they are under a trained teacher.
 
@@ -68,6 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """``pwave score``; returns 0 if at least one file was scored, else 1."""
     from pwave.errors import UserError
+    from pwave.inference.scoring import score_paths, table_lines, write_csv
+    from pwave.inference.vocoder import Vocoder
+    from pwave.model_io.loading import load_model
+    from pwave.models.teacher import Teacher
 
     src = Path(args.input)
     if not src.exists():

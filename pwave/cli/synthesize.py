@@ -8,9 +8,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pwave.inference.batch_synthesis import synthesize_paths
-from pwave.inference.vocoder import SAMPLERS, Vocoder, resolve_device
-from pwave.model_io.loading import load_model
+#: The student samplers (``pwave.inference.vocoder.SAMPLERS``; a test keeps them equal).
+SAMPLERS = ("fast", "reference")
+
 
 DESCRIPTION = """\
 Turn recordings or mel spectrograms into audio with a trained vocoder. A student
@@ -124,6 +124,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """``pwave synthesize``; returns 0 if at least one file was synthesised, else 1."""
     from pwave.errors import UserError
+    from pwave.inference.batch_synthesis import synthesize_paths
+    from pwave.inference.vocoder import Vocoder, resolve_device
+    from pwave.model_io.loading import load_model
 
     src, out = Path(args.input), Path(args.output)
     if not src.exists():

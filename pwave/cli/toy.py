@@ -7,9 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pwave.apps.toy import (
-    DENSITIES,
-)
+#: The 2-D densities (``pwave.apps.toy.DENSITIES``; a test keeps them equal).
+DENSITIES = ("8gaussians", "checkerboard", "moons", "ring")
 
 # --- entry points ------------------------------------------------------------------------
 
