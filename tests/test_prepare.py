@@ -15,6 +15,7 @@ from pwave.audio import io
 from pwave.audio.features import load_feature_config
 from pwave.audio.mel import MelSpectrogram
 from pwave.cli.prepare import add_arguments, run
+from pwave.cli.prepare import main as prepare_main
 from pwave.data.dataset import PreparedDataset
 from pwave.data.prepare import NothingUsableError, PrepareError, prepare_corpus
 
@@ -144,19 +145,16 @@ def test_nothing_usable_is_a_clear_error(tmp_path, tiny_feature_config, capsys):
     empty.mkdir()
     with pytest.raises(NothingUsableError, match="no audio files found"):
         _prepare(empty, tmp_path / "out2", tiny_feature_config)
-    # Through the CLI entry point: an exit code and one line, no traceback.
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    args = parser.parse_args(
-        [str(src), "-o", str(tmp_path / "out3"), "--no-progress", "--num-workers", "0"]
-    )
-    assert run(args) == 2
+    # Through the command line: exit code 2 and one line `pwave: error: ...`, no traceback.
+    assert prepare_main([str(src), "-o", str(tmp_path / "out3"), "--no-progress",
+                         "--num-workers", "0"]) == 2  # fmt: skip
     err = capsys.readouterr().err
-    assert err.startswith("error: nothing usable") and "Traceback" not in err
-    args = parser.parse_args(
-        [str(tmp_path / "missing"), "-o", str(tmp_path / "o4"), "--no-progress"]
-    )
-    assert run(args) == 2 and "does not exist" in capsys.readouterr().err
+    assert err.startswith("pwave: error: nothing usable") and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert prepare_main([str(tmp_path / "missing"), "-o", str(tmp_path / "o4"),
+                         "--no-progress"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert err.startswith("pwave: error:") and "does not exist" in err
 
 
 def test_reuse_overwrite_and_guards(tmp_path, corpus_tree, tiny_feature_config):

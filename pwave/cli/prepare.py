@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from pwave.audio.config import FeatureConfig
 from pwave.data.layouts import LAYOUTS
-from pwave.errors import PrepareError
+from pwave.errors import PrepareError, UserError
 
 # --------------------------------------------------------------------------- CLI
 
@@ -220,7 +220,8 @@ def feature_config_from_args(args: argparse.Namespace) -> FeatureConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``pwave prepare``; returns the exit code (errors are printed, not raised)."""
+    """Run ``pwave prepare``; returns the exit code (a bad corpus or option is a one-line
+    ``pwave: error: ...``, exit code 2, printed by the CLI)."""
     from pwave.data.prepare import prepare_corpus
 
     try:
@@ -241,9 +242,10 @@ def run(args: argparse.Namespace) -> int:
             demo_utterances=args.demo_utterances,
             demo_seconds=args.demo_seconds,
         )
-    except (PrepareError, ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except PrepareError:
+        raise  # a PwaveError: printed as one line by the CLI
+    except (ValueError, FileNotFoundError) as err:
+        raise UserError(str(err)) from err
     return 0
 
 
