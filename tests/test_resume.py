@@ -29,7 +29,8 @@ import torch
 
 from pwave.serialization import safe_load
 from pwave.train.cli import main, run_stage
-from pwave.train.resume import SkipFirst, find_resume_checkpoint, rng_state, set_rng_state
+from pwave.train.random_state import rng_state, set_rng_state
+from pwave.train.resume import SkipFirst, find_resume_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 DEBUG = str(ROOT / "pwave" / "configs" / "teacher" / "debug.yaml")
@@ -306,3 +307,64 @@ def test_skip_first_and_random_state_round_trip():
     torch.testing.assert_close(a[0], b[0], rtol=0, atol=0)
     np.testing.assert_array_equal(a[1], b[1])
     assert a[2] == b[2]
+
+
+def test_a_run_removes_the_temporaries_of_dead_writers_only(prepared_demo, tmp_path):
+    """A writer killed mid-save leaves ``<name>.tmp.<pid>``; the next run removes it when that
+    process is gone, and leaves the temporaries of live processes (here: our own) alone."""
+    run_dir = tmp_path / "run"
+    folder = run_dir / "checkpoints"
+    folder.mkdir(parents=True)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = folder / f"last.ckpt.tmp.{gone.pid}"
+    stale.write_bytes(b"\0" * 4096)
+    live = folder / f"epoch=0-step=99.ckpt.tmp.{os.getpid()}"
+    live.write_bytes(b"\0")
+    other = folder / "notes.tmp.txt"
+    other.write_text("not a checkpoint temporary")
+    args = _args(run_dir, prepared_demo, "--trainer.max_steps", "1", "--model.lpc_order", "0")
+    args.remove("--trainer.callbacks+=resume_probe.StepLog")
+    assert run_stage("teacher", args).trainer.global_step == 1
+    assert not stale.exists()
+    assert live.exists() and other.exists()
+    assert (folder / "last.ckpt").is_file()
+
+
+def test_a_temporary_whose_writer_we_may_not_signal_is_kept(tmp_path, monkeypatch):
+    """``os.kill(pid, 0)`` raising ``PermissionError`` means the process exists (another
+    user's): its temporary stays; ``ProcessLookupError`` means it is gone."""
+    from pwave.train import resume
+
+    other, gone = tmp_path / "last.ckpt.tmp.4000001", tmp_path / "last.ckpt.tmp.4000002"
+    other.write_bytes(b"\0")
+    gone.write_bytes(b"\0")
+
+    def kill(pid, sig):
+        assert sig == 0
+        raise PermissionError if pid == 4000001 else ProcessLookupError
+
+    monkeypatch.setattr(resume.os, "kill", kill)
+    assert resume.remove_stale_temporaries(tmp_path) == [gone]
+    assert other.exists() and not gone.exists()
+
+
+def test_model_checkpoints_in_the_run_folder_hand_last_to_the_resume_callback(tmp_path):
+    """``last.ckpt`` has one writer: a ``ModelCheckpoint`` saving ``last`` into the same folder
+    stops doing so, and its interval becomes one of the resume callback's."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from pwave.train.lightning_cli import take_over_last
+    from pwave.train.resume import ResumeCallback
+
+    folder = tmp_path / "checkpoints"
+    same = ModelCheckpoint(dirpath=folder, every_n_train_steps=200, save_last=True)
+    implicit = ModelCheckpoint(every_n_train_steps=50, save_last="link")
+    elsewhere = ModelCheckpoint(dirpath=tmp_path / "best", every_n_train_steps=7, save_last=True)
+    numbered = ModelCheckpoint(dirpath=folder, every_n_train_steps=3)
+    callbacks = [same, implicit, elsewhere, numbered]
+    assert take_over_last(callbacks, folder) == [200, 50]
+    assert [c.save_last for c in callbacks] == [False, False, True, None]
+    resume = ResumeCallback(folder, every_n_steps=[1000, 200, 50])
+    assert resume.every_n_steps == (50, 200, 1000)
+    assert ResumeCallback(folder, every_n_steps=None).every_n_steps == ()

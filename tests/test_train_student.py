@@ -180,3 +180,41 @@ def test_missing_teacher_is_a_clear_error(prepared_demo, tmp_path):
         )
     with pytest.raises(FileNotFoundError, match="pwave train teacher"):
         make_cli("student", _args(tmp_path, prepared_demo, tmp_path / "nope.pt"))
+
+
+@pytest.mark.parametrize("every", [2, 200])
+def test_one_last_checkpoint_when_the_config_has_a_model_checkpoint_saving_last(
+    every, prepared_demo, teacher_file, tmp_path
+):
+    """The shipped configs add a ``ModelCheckpoint(save_last=True)``; pwave also keeps
+    ``last.ckpt`` for resuming. One name, one file: no ``last-v1.ckpt`` next to it."""
+    import yaml
+
+    from pwave.serialization import safe_load
+
+    callbacks = yaml.safe_dump(
+        {
+            "trainer": {
+                "callbacks": [
+                    {
+                        "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+                        "init_args": {
+                            "every_n_train_steps": every,
+                            "save_last": True,
+                            "save_top_k": -1,
+                        },
+                    }
+                ]
+            }
+        }
+    )
+    extra = tmp_path / "checkpoints.yaml"
+    extra.write_text(callbacks)
+    run_dir = tmp_path / "run"
+    args = _args(run_dir, prepared_demo, teacher_file, "--config", str(extra))
+    assert run_stage("student", args).trainer.global_step == 3
+    folder = run_dir / "checkpoints"
+    assert sorted(p.name for p in folder.glob("last*.ckpt")) == ["last.ckpt"]
+    assert safe_load(folder / "last.ckpt")["global_step"] == 3
+    numbered = sorted(p.name for p in folder.glob("epoch=*.ckpt"))
+    assert numbered == (["epoch=0-step=2.ckpt"] if every == 2 else [])  # the config's

@@ -162,18 +162,80 @@ def test_help_and_print_config(capsys):
     assert "max_time: 00:00:10:00" in capsys.readouterr().out
 
 
-def test_lightning_litlogger_advert_is_dropped_other_notices_stay(caplog):
+def test_lightning_banners_are_dropped_other_notices_stay(caplog):
     import logging
 
     from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
-    from pwave.train.cli import _DropAdvert, _quiet_lightning_notices
+    from pwave.train.console import DropNotices, quiet_lightning
 
-    _quiet_lightning_notices()
-    _quiet_lightning_notices()  # idempotent: one filter, not two
+    quiet_lightning()
+    quiet_lightning()  # idempotent: one filter, not two
     name = "lightning.pytorch.utilities.rank_zero"
     with caplog.at_level(logging.INFO, logger=name):
         rank_zero_info("Tip: try installing [litlogger](https://pypi.org/project/litlogger/)")
         rank_zero_info("GPU available: False, used: False")
-    assert [r.getMessage() for r in caplog.records] == ["GPU available: False, used: False"]
-    assert sum(isinstance(f, _DropAdvert) for f in logging.getLogger(name).filters) == 1
+        rank_zero_info("TPU available: False, using: 0 TPU cores")
+        rank_zero_info("`Trainer.fit` stopped: `max_steps=4` reached.")
+    assert [r.getMessage() for r in caplog.records] == [
+        "`Trainer.fit` stopped: `max_steps=4` reached."
+    ]
+    assert sum(isinstance(f, DropNotices) for f in logging.getLogger(name).filters) == 1
+
+
+def test_config_by_name_and_by_file(capsys):
+    """``--config NAME`` is a shipped config, ``--config FILE`` a YAML file; a shipped config
+    that extends a base brings its base along (base first)."""
+    with pytest.raises(SystemExit) as exit_info:
+        make_cli("teacher", ["--config", "debug", "--print_config"])
+    assert exit_info.value.code == 0
+    by_name = capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        make_cli("teacher", ["--config", DEBUG, "--print_config"])
+    assert by_name == capsys.readouterr().out
+    assert "residual_channels: 8" in by_name
+    with pytest.raises(SystemExit) as exit_info:
+        make_cli("teacher", ["--config=ljspeech", "--print_config"])
+    assert exit_info.value.code == 0
+    merged = capsys.readouterr().out
+    assert "sample_rate: 22050" in merged  # ljspeech's own front end
+    assert "layers: 30" in merged  # from its base, paper
+
+
+def test_unknown_config_name_lists_the_shipped_ones():
+    from pwave.errors import UserError
+
+    with pytest.raises(UserError, match="debug.*demo"):
+        make_cli("teacher", ["--config", "no-such-config", "--print_config"])
+
+
+def test_a_run_prints_where_what_and_how_long_not_lightning_banners(prepared_demo, tmp_path):
+    """No accelerator inventory, no FLOPs table: pwave's own lines name the device, the
+    precision, the steps, the parameter count and the run folder."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    config = yaml.safe_load(Path(DEBUG).read_text())
+    del config["trainer"]["enable_model_summary"]  # Lightning's default: a summary table
+    del config["trainer"]["enable_progress_bar"]
+    path = tmp_path / "teacher.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run_dir = tmp_path / "run"
+    words = ["--config", str(path), "--trainer.default_root_dir", str(run_dir)]
+    words += ["--data.data_dir", str(prepared_demo), "--trainer.max_steps", "2"]
+    done = subprocess.run(
+        [sys.executable, "-m", "pwave", "train", "teacher", *words],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-3000:]
+    for noise in ("TPU available", "GPU available", "Total FLOPs", "Total params", "litlogger"):
+        assert noise.lower() not in out.lower(), noise
+    assert f"run folder {run_dir}" in out
+    assert "2 optimizer steps" in out and "precision 32-true" in out and "cpu" in out
+    assert "parameters" in out

@@ -12,16 +12,14 @@ from scipy.signal import lfilter
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from pwave.errors import NonFiniteTrainingError
 from pwave.train.baseline import fit_lpc
-from pwave.train.common import (
-    BIN_WIDTH_16BIT,
-    EMA,
-    FlowTrainingModule,
-    NonFiniteGuard,
-    NonFiniteTrainingError,
-    bits_per_sample,
-    lr_factor,
-)
+from pwave.train.defaults import DEFAULTS, FLOW_TRAINING_ARGS
+from pwave.train.ema import EMA
+from pwave.train.flow_module import FlowTrainingModule
+from pwave.train.nonfinite import NonFiniteGuard
+from pwave.train.schedule import lr_factor
+from pwave.units import BIN_WIDTH_16BIT, bits_per_sample
 
 # --- bits per sample -------------------------------------------------------------------------
 
@@ -247,3 +245,30 @@ def test_lpc_recovers_ar2_coefficients():
     e = model.residual(x)
     manual = -0.5 * np.sum(np.log(2 * np.pi * model.sigma**2) + e**2 / model.sigma**2)
     assert model.log_prob(x) == pytest.approx(manual)
+
+
+# --- one set of optimiser defaults -----------------------------------------------------------
+
+
+def test_stage_modules_share_one_set_of_optimisation_defaults():
+    """The base module, both stage modules, the EMA and the guard default alike."""
+    import inspect
+
+    from pwave.train.student import StudentModule
+    from pwave.train.teacher import TeacherModule
+
+    base = inspect.signature(FlowTrainingModule.__init__).parameters
+    names = [n for n in base if n != "self"]
+
+    def defaults(cls) -> dict:
+        params = inspect.signature(cls.__init__).parameters
+        return {n: params[n].default for n in names}
+
+    expected = defaults(FlowTrainingModule)
+    assert tuple(names) == FLOW_TRAINING_ARGS
+    assert expected == {n: getattr(DEFAULTS, n) for n in FLOW_TRAINING_ARGS}
+    assert defaults(TeacherModule) == expected
+    assert defaults(StudentModule) == expected
+    assert inspect.signature(EMA).parameters["decay"].default == expected["ema_decay"]
+    guard = inspect.signature(NonFiniteGuard).parameters["max_in_a_row"].default
+    assert guard == expected["max_nonfinite_in_a_row"]

@@ -11,7 +11,7 @@ fitted to the training audio by least squares (the covariance method: the normal
 start of an utterance taken as zero), with :math:`\sigma^2` the mean squared residual (its
 maximum-likelihood value). Its dev log-likelihood is
 :math:`\sum_t \log \mathcal N(x_t;\ \sum_k a_k x_{t-k},\ \sigma^2)`, reported in bits per
-16-bit sample by :func:`pwave.train.common.bits_per_sample`, exactly like the teacher's.
+16-bit sample by :func:`pwave.units.bits_per_sample`, exactly like the teacher's.
 """
 
 from __future__ import annotations

@@ -19,9 +19,13 @@ def tensorboard_writer(module):
 
 
 def mel_figure(clips: dict[str, Tensor], features: FeatureConfig):
-    """A matplotlib figure with one log-mel image per clip (``[T]`` each), stacked vertically.
+    """A matplotlib figure with one mel spectrogram per clip (``[T]`` each), stacked.
 
-    All images share one colour range, so real and generated audio compare at a glance.
+    Each image is ``[n_mels, T // hop]``: 20 log10 of the mel-filtered STFT magnitude
+    (unnormalised, floored at ``features.log_floor``), in dB, the low bins at the bottom. All
+    images share one colour range and one labelled colorbar, so real and generated audio
+    compare at a glance; the constrained layout keeps each title clear of the tick labels
+    above it.
     """
     import matplotlib
 
@@ -31,19 +35,25 @@ def mel_figure(clips: dict[str, Tensor], features: FeatureConfig):
     from pwave.audio.mel import MelSpectrogram
 
     front = MelSpectrogram(features.replace(mel_mean=(), mel_std=()))
-    mels = {
-        name: front(x.detach().float().cpu().reshape(1, -1))[0].numpy() for name, x in clips.items()
-    }
+    mels = {name: _decibels(front, x, features.log_floor) for name, x in clips.items()}
     lo = min(float(m.min()) for m in mels.values())
     hi = max(float(m.max()) for m in mels.values())
-    fig, axes = plt.subplots(len(mels), 1, figsize=(8, 2.2 * len(mels)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(mels), 1, figsize=(8, 2.4 * len(mels)), squeeze=False, layout="constrained"
+    )
     for ax, (name, m) in zip(axes[:, 0], mels.items()):
         im = ax.imshow(m, origin="lower", aspect="auto", vmin=lo, vmax=hi, interpolation="none")
         ax.set_title(name)
         ax.set_ylabel("mel bin")
-    axes[-1, 0].set_xlabel(f"frame (hop {features.hop_length})")
-    fig.colorbar(im, ax=axes[:, 0].tolist(), shrink=0.8)
+    axes[-1, 0].set_xlabel(f"frame (hop {features.hop_length} samples)")
+    fig.colorbar(im, ax=axes[:, 0].tolist(), shrink=0.8, label="mel magnitude (dB)")
     return fig
+
+
+def _decibels(front, audio: Tensor, floor: float):
+    """``20 log10`` of the mel magnitude of ``audio [T]``: a ``[n_mels, T // hop]`` array."""
+    magnitude = front.magnitude(audio.detach().float().cpu().reshape(1, -1))[0]
+    return (20.0 * torch.log10(magnitude.clamp_min(floor))).numpy()
 
 
 def log_audio_and_mels(

@@ -5,7 +5,8 @@
   rename), reads through :func:`pwave.serialization.safe_load` (``weights_only=True``: a
   checkpoint that would unpickle anything but tensors and plain containers is refused, even
   when resuming).
-* :class:`ResumeCallback`: saves ``last.ckpt`` every N steps, at the end of the step
+* :class:`ResumeCallback`: saves ``last.ckpt`` every N steps (the one writer of that file),
+  at the end of the step
   during which ``SIGTERM`` / ``SIGINT`` arrived (then stops training cleanly; a second
   ``Ctrl-C`` aborts at once) and at the last step; keeps, in every checkpoint, the position
   in the data (epoch, batches done) and the global random states (torch, CUDA, numpy,
@@ -15,19 +16,21 @@
   batches the uninterrupted run would have seen (the crop sampler's permutation of that
   epoch, minus the batches already done).
 * :func:`find_resume_checkpoint`: the newest checkpoint of a run folder.
+* :func:`remove_stale_temporaries`: the temporary files of writers that were killed
+  mid-save (``<name>.tmp.<pid>``), removed when a run starts.
 
 What a checkpoint restores (issue 8): model, EMA, optimizer, learning-rate schedule and
 step counters (Lightning), the non-finite guard's counters and the per-step noise seed
-(:class:`~pwave.train.common.FlowTrainingModule`), the data position and random states
-(this module). Training noise (dequantisation, the student's samples) is drawn per step from
-a generator seeded by (seed, step, batch, rank), so a resumed run's losses equal the
-uninterrupted run's.
+(:class:`~pwave.train.flow_module.FlowTrainingModule`), the data position and random states
+(this module and :mod:`pwave.train.random_state`). Training noise (dequantisation, the
+student's samples) is drawn per step from a generator seeded by (seed, step, batch, rank),
+so a resumed run's losses equal the uninterrupted run's.
 """
 
 from __future__ import annotations
 
 import os
-import random
+import re
 import signal
 import sys
 import threading
@@ -35,14 +38,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader, Sampler
 
 from pwave.serialization import atomic_save, safe_load
 from pwave.train.datamodule import VocoderDataModule
+from pwave.train.random_state import rng_state, set_rng_state
 
 LAST_CHECKPOINT = "last.ckpt"
 CHECKPOINT_DIR = "checkpoints"
@@ -91,47 +93,45 @@ def find_resume_checkpoint(folder: str | os.PathLike) -> Path | None:
     return max(found, key=lambda p: (p.stat().st_mtime_ns, p.name == LAST_CHECKPOINT))
 
 
-# --------------------------------------------------------------------------------------------
-# Random states
-# --------------------------------------------------------------------------------------------
+#: A temporary file of :func:`pwave.serialization.atomic_save`: ``<name>.tmp.<pid>``.
+TEMPORARY = re.compile(r".+\.tmp\.(?P<pid>\d+)")
 
 
-def rng_state() -> dict[str, Any]:
-    """The global random states (torch CPU, CUDA if in use, numpy, python) as tensors and
-    plain values, so that a weights-only checkpoint can hold them."""
-    _, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002 (the global one)
-    version, py_state, gauss_next = random.getstate()
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": {
-            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
-            "pos": int(pos),
-            "has_gauss": int(has_gauss),
-            "cached_gaussian": float(cached),
-        },
-        "python": {
-            "version": int(version),
-            "state": torch.tensor(py_state, dtype=torch.int64),
-            "gauss_next": gauss_next,
-        },
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
+def process_is_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (one we may not signal counts as alive)."""
+    if pid <= 0:
+        return True  # not a process id: never treat as dead
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what :func:`rng_state` captured (CUDA states only where CUDA is in use)."""
-    torch.set_rng_state(state["torch"].cpu())
-    n = state["numpy"]
-    keys = n["keys"].cpu().numpy().astype(np.uint32)
-    legacy = ("MT19937", keys, n["pos"], n["has_gauss"], n["cached_gaussian"])
-    np.random.set_state(legacy)  # noqa: NPY002 (the global state, as seed_everything sets it)
-    p = state["python"]
-    random.setstate((p["version"], tuple(int(v) for v in p["state"].tolist()), p["gauss_next"]))
-    cuda = state.get("cuda")
-    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all([s.cpu() for s in cuda])
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the ``<name>.tmp.<pid>`` files in ``folder`` whose writer process is gone.
+
+    A writer killed (``SIGKILL``) between creating its temporary file and renaming it into
+    place leaves a checkpoint-sized file behind; one such file per kill would pile up. The
+    temporaries of live processes (another run writing, or this one) are left alone.
+    Returns the paths removed.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in folder.iterdir():
+        match = TEMPORARY.fullmatch(path.name)
+        if match is None or not path.is_file() or process_is_alive(int(match["pid"])):
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:  # its writer's cleanup, or another run's, got there first
+            continue
+        removed.append(path)
+    return removed
 
 
 # --------------------------------------------------------------------------------------------
@@ -216,15 +216,18 @@ class ResumeCallback(Callback):
     """``last.ckpt`` every N steps, on signals and at the end; data position, random states.
 
     Every checkpoint it writes is taken at the end of an optimizer step (the state Lightning
-    resumes exactly): every ``every_n_steps`` steps, at the step during which ``SIGTERM`` /
-    ``SIGINT`` arrived (then training stops cleanly; a second ``Ctrl-C`` aborts at once),
-    and at the last step (``max_steps`` reached, or a stop asked for by another callback
-    such as the ``max_time`` timer). Only if training ends in some other way (an early stop
-    at validation, ``max_epochs``) is ``last.ckpt`` written when training ends.
+    resumes exactly): every ``every_n_steps`` steps (each of them, if several), at the step
+    during which ``SIGTERM`` / ``SIGINT`` arrived (then training stops cleanly; a second
+    ``Ctrl-C`` aborts at once), and at the last step (``max_steps`` reached, or a stop asked
+    for by another callback such as the ``max_time`` timer). Only if training ends in some
+    other way (an early stop at validation, ``max_epochs``) is ``last.ckpt`` written when
+    training ends. When a fit starts, the temporaries that killed writers left in
+    ``dirpath`` are removed (:func:`remove_stale_temporaries`).
 
     Args:
         dirpath: the checkpoint folder (``<run dir>/checkpoints``); ``last.ckpt`` goes there.
-        every_n_steps: interval of the periodic ``last.ckpt`` (``None``: no periodic saves).
+        every_n_steps: interval of the periodic ``last.ckpt``, or several intervals (a save
+            at every multiple of any of them); ``None``: no periodic saves.
         save: write checkpoints (``False``: only stop cleanly on a signal).
         signals: the signals that ask for a graceful stop.
 
@@ -236,12 +239,16 @@ class ResumeCallback(Callback):
     def __init__(
         self,
         dirpath: str | os.PathLike,
-        every_n_steps: int | None = None,
+        every_n_steps: int | Sequence[int] | None = None,
         save: bool = True,
         signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT),
     ):
         self.dirpath = Path(dirpath)
-        self.every_n_steps = every_n_steps
+        if every_n_steps is None:
+            every_n_steps = ()
+        elif isinstance(every_n_steps, int):
+            every_n_steps = (every_n_steps,)
+        self.every_n_steps = tuple(sorted({int(n) for n in every_n_steps if n and n > 0}))
         self.save = save
         self.signals = tuple(signals)
         self.stop_signal: int | None = None
@@ -290,6 +297,10 @@ class ResumeCallback(Callback):
         self._previous = {}
 
     # -- hooks -----------------------------------------------------------------------------
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if stage == "fit" and self.save and trainer.is_global_zero:
+            remove_stale_temporaries(self.dirpath)
+
     def on_train_start(self, trainer, pl_module) -> None:
         if self._rng_to_restore is not None:
             set_rng_state(self._rng_to_restore)
@@ -314,7 +325,7 @@ class ResumeCallback(Callback):
             trainer.should_stop = True
         step = trainer.global_step
         last = trainer.should_stop or (0 < trainer.max_steps <= step)
-        periodic = bool(self.every_n_steps) and step % self.every_n_steps == 0
+        periodic = any(step % n == 0 for n in self.every_n_steps)
         if last or periodic:
             self._save(trainer)
 
@@ -359,7 +370,7 @@ __all__ = [
     "ResumeCallback",
     "SkipFirst",
     "find_resume_checkpoint",
-    "rng_state",
-    "set_rng_state",
+    "process_is_alive",
+    "remove_stale_temporaries",
     "stop_signal",
 ]

@@ -1,8 +1,8 @@
 r"""Stage 2: distil the IAF student from a frozen teacher.
 
-``pwave train student --config configs/student/demo.yaml --teacher runs/teacher-demo/teacher.pt``
-(or ``python -m pwave.train.student ...``) runs a LightningCLI over :class:`StudentModule`
-and the vocoder data module. Each step draws one reparameterised student sample per mel
+``pwave train student --config demo --teacher runs/teacher-demo/teacher.pt`` runs a
+LightningCLI (:mod:`pwave.train.cli`) over :class:`StudentModule` and the vocoder data
+module. Each step draws one reparameterised student sample per mel
 and minimises :func:`pwave.distill.objective.distillation_loss` (reverse KL to the teacher,
 plus the optional power / STFT / contrastive terms); gradients flow through the frozen
 teacher's *input*.
@@ -22,13 +22,14 @@ from torch import Tensor
 from pwave.audio.config import FeatureConfig
 from pwave.distill.objective import distillation_loss, freeze_teacher
 from pwave.models.student import Student, StudentConfig
-from pwave.train.common import DecayKind, FlowTrainingModule, audio_and_mel
+from pwave.train.defaults import DEFAULTS, flow_training_args
+from pwave.train.flow_module import FlowTrainingModule, audio_and_mel
+from pwave.train.schedule import DecayKind
 from pwave.train.teacher import (
     CHECKPOINT_KEY,
     check_checkpoint_features,
     check_datamodule,
     checkpoint_info,
-    flow_training_args,
     load_teacher,
     log_validation_clip,
     plain_hparams,
@@ -93,16 +94,16 @@ class StudentModule(FlowTrainingModule):
         contrastive_weight: float = 0.0,
         log_scale_reg_weight: float = 0.0,
         num_cross_entropy_samples: int = 4,
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        weight_decay: float = 0.0,
-        warmup_steps: int = 200,
-        lr_decay: DecayKind = "exponential",
-        lr_decay_steps: int | None = 200_000,
-        lr_decay_rate: float = 0.5,
-        lr_min_ratio: float = 0.0,
-        ema_decay: float = 0.999,
-        max_nonfinite_in_a_row: int = 10,
+        lr: float = DEFAULTS.lr,
+        betas: tuple[float, float] = DEFAULTS.betas,
+        weight_decay: float = DEFAULTS.weight_decay,
+        warmup_steps: int = DEFAULTS.warmup_steps,
+        lr_decay: DecayKind = DEFAULTS.lr_decay,
+        lr_decay_steps: int | None = DEFAULTS.lr_decay_steps,
+        lr_decay_rate: float = DEFAULTS.lr_decay_rate,
+        lr_min_ratio: float = DEFAULTS.lr_min_ratio,
+        ema_decay: float = DEFAULTS.ema_decay,
+        max_nonfinite_in_a_row: int = DEFAULTS.max_nonfinite_in_a_row,
         sample_seconds: float = 1.0,
         export_name: str = "student.pt",
     ):

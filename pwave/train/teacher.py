@@ -1,13 +1,13 @@
 r"""Stage 1: train the WaveNet MAF teacher by maximum likelihood.
 
-``pwave train teacher --config configs/teacher/demo.yaml [--model.lr 1e-3 ...]`` (or
-``python -m pwave.train.teacher ...``) runs a LightningCLI over :class:`TeacherModule` and the
-vocoder data module. The loss is the negative log-likelihood in nats per audio sample,
+``pwave train teacher --config demo [--model.lr 1e-3 ...]`` runs a LightningCLI
+(:mod:`pwave.train.cli`) over :class:`TeacherModule` and the vocoder data module. The loss
+is the negative log-likelihood in nats per audio sample,
 
 .. math:: \mathcal L = -\frac{1}{B\,T} \sum_b \log p(x_b \mid c_b),
 
 on dequantised audio (uniform noise of one 16-bit bin). Validation scores the EMA weights on
-the dev set in bits per 16-bit sample (:func:`~pwave.train.common.bits_per_sample`), next to
+the dev set in bits per 16-bit sample (:func:`~pwave.units.bits_per_sample`), next to
 the order-32 linear-prediction baseline fitted on the training audio
 (:mod:`pwave.train.baseline`), and logs a short generated clip with mel images.
 
@@ -18,9 +18,8 @@ written by :meth:`Teacher.save`, loadable with ``Teacher.load(path)`` alone.
 
 from __future__ import annotations
 
-import inspect
 import math
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +28,10 @@ from torch import Tensor
 
 from pwave.audio.config import FeatureConfig, FeatureMismatchError
 from pwave.models.teacher import Teacher, TeacherConfig
-from pwave.train.common import (
-    BIN_WIDTH_16BIT,
-    DecayKind,
-    FlowTrainingModule,
-    audio_and_mel,
-    bits_per_sample,
-)
+from pwave.train.defaults import DEFAULTS, flow_training_args
+from pwave.train.flow_module import FlowTrainingModule, audio_and_mel
+from pwave.train.schedule import DecayKind
+from pwave.units import BIN_WIDTH_16BIT, bits_per_sample
 
 #: Key under which Lightning checkpoints carry the plain-dict model and feature configs.
 CHECKPOINT_KEY = "pwave"
@@ -107,16 +103,16 @@ class TeacherModule(FlowTrainingModule):
         self,
         teacher: TeacherConfig = TeacherConfig.demo(),  # noqa: B008 (a value, never mutated)
         feature_config: dict | None = None,
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        weight_decay: float = 0.0,
-        warmup_steps: int = 200,
-        lr_decay: DecayKind = "exponential",
-        lr_decay_steps: int | None = 200_000,
-        lr_decay_rate: float = 0.5,
-        lr_min_ratio: float = 0.0,
-        ema_decay: float = 0.999,
-        max_nonfinite_in_a_row: int = 10,
+        lr: float = DEFAULTS.lr,
+        betas: tuple[float, float] = DEFAULTS.betas,
+        weight_decay: float = DEFAULTS.weight_decay,
+        warmup_steps: int = DEFAULTS.warmup_steps,
+        lr_decay: DecayKind = DEFAULTS.lr_decay,
+        lr_decay_steps: int | None = DEFAULTS.lr_decay_steps,
+        lr_decay_rate: float = DEFAULTS.lr_decay_rate,
+        lr_min_ratio: float = DEFAULTS.lr_min_ratio,
+        ema_decay: float = DEFAULTS.ema_decay,
+        max_nonfinite_in_a_row: int = DEFAULTS.max_nonfinite_in_a_row,
         sample_seconds: float = 0.25,
         sample_temperature: float = 1.0,
         lpc_order: int = 32,
@@ -209,19 +205,6 @@ class TeacherModule(FlowTrainingModule):
 
 
 # -- what the teacher and student modules share ----------------------------------------------
-
-#: Names of the :class:`FlowTrainingModule` constructor arguments, ``lr`` first.
-FLOW_TRAINING_ARGS = tuple(inspect.signature(FlowTrainingModule.__init__).parameters)[1:]
-
-
-def flow_training_args(arguments: Mapping[str, Any]) -> dict[str, Any]:
-    """The :class:`FlowTrainingModule` arguments (:data:`FLOW_TRAINING_ARGS`) picked out of a
-    stage module's constructor arguments (its ``locals()``).
-
-    Each stage module keeps them in its own signature, with its own defaults, because
-    LightningCLI reads that signature (names, types, defaults) to parse the configs.
-    """
-    return {name: arguments[name] for name in FLOW_TRAINING_ARGS}
 
 
 def plain_hparams(hparams: MutableMapping[str, Any]) -> None:
@@ -364,14 +347,12 @@ def load_teacher(path: str | Path, map_location: str | torch.device = "cpu") -> 
 
 
 __all__ = [
-    "FLOW_TRAINING_ARGS",
     "FeatureMismatchError",
     "TeacherModule",
     "check_checkpoint_features",
     "check_datamodule",
     "checkpoint_info",
     "fit_lpc_on_datamodule",
-    "flow_training_args",
     "load_teacher",
     "log_validation_clip",
     "plain_hparams",

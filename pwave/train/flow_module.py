@@ -1,213 +1,25 @@
-r"""Training machinery shared by the teacher and student stages.
+r"""The LightningModule base class of both training stages.
 
-* :func:`bits_per_sample`: the one conversion from a log-density in nats to bits per
-  16-bit sample.
-* :class:`EMA`: an exponential moving average of a model's weights (used for validation,
-  export and checkpoints).
-* :func:`lr_factor`: linear warm-up, then exponential or cosine decay.
-* :class:`NonFiniteGuard`: counts optimizer steps skipped for a non-finite loss or gradient
-  and stops training after too many in a row.
-* :class:`FlowTrainingModule`: a :class:`~lightning.pytorch.LightningModule` base class that
-  wires the above together (Adam, schedule, gradient-norm logging, the guard, the EMA).
-  Subclasses implement :meth:`FlowTrainingModule.training_loss`.
+:class:`FlowTrainingModule` wires together Adam with the learning-rate schedule
+(:mod:`pwave.train.schedule`), the weight average (:mod:`pwave.train.ema`), gradient-norm
+logging and the non-finite guard (:mod:`pwave.train.nonfinite`); its arguments and their
+defaults are those of :mod:`pwave.train.defaults`. Subclasses implement
+:meth:`FlowTrainingModule.training_loss`.
 """
 
 from __future__ import annotations
 
-import copy
-import math
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
 
 import lightning.pytorch as pl
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from pwave.errors import NonFiniteTrainingError  # noqa: F401
-from pwave.units import BIN_WIDTH_16BIT, bits_per_sample  # noqa: F401
-
-DecayKind = Literal["none", "exponential", "cosine"]
-
-
-
-
-
-# --------------------------------------------------------------------------------------------
-# Exponential moving average of weights
-# --------------------------------------------------------------------------------------------
-
-
-class EMA(nn.Module):
-    r"""A frozen copy of a model whose weights track the model's by an exponential average.
-
-    After each optimizer step, :meth:`update` sets, for every floating-point parameter and
-    buffer,
-
-    .. math:: \bar\theta \leftarrow d\,\bar\theta + (1 - d)\,\theta,
-
-    with :math:`d = \min(\text{decay}, (1 + n) / (10 + n))` after :math:`n` earlier updates
-    when ``warmup`` is on (so the average forgets the random initialisation quickly), else
-    ``decay``. Non-float buffers are copied. The copy stays in eval mode and never requires
-    gradients; as a submodule of a ``LightningModule`` it is saved in every checkpoint.
-
-    Args:
-        model: the model to track (deep-copied once here).
-        decay: :math:`d`, in ``[0, 1]``; 0 copies the model at each update.
-        warmup: use the :math:`(1+n)/(10+n)` ramp.
-    """
-
-    def __init__(self, model: nn.Module, decay: float = 0.9999, warmup: bool = True):
-        super().__init__()
-        if not 0.0 <= decay <= 1.0:
-            raise ValueError(f"EMA decay must be in [0, 1], got {decay}")
-        self.decay = float(decay)
-        self.warmup = bool(warmup)
-        self.module = copy.deepcopy(model)
-        self.module.requires_grad_(False)
-        self.module.eval()
-        self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
-
-    def train(self, mode: bool = True) -> EMA:
-        """The average always stays in eval mode."""
-        return super().train(False)
-
-    def current_decay(self) -> float:
-        """The decay the next :meth:`update` uses."""
-        if not self.warmup:
-            return self.decay
-        n = int(self.num_updates)
-        return min(self.decay, (1.0 + n) / (10.0 + n))
-
-    @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        """One averaging step towards ``model`` (same architecture as the tracked copy)."""
-        d = self.current_decay()
-        ema_params = list(self.module.parameters())
-        params = list(model.parameters())
-        if len(ema_params) != len(params):
-            raise ValueError("EMA.update: the model does not match the tracked copy")
-        for e, p in zip(ema_params, params):
-            e.lerp_(p.detach().to(e.dtype), 1.0 - d)
-        for e, b in zip(self.module.buffers(), model.buffers()):
-            if e.is_floating_point():
-                e.lerp_(b.detach().to(e.dtype), 1.0 - d)
-            else:
-                e.copy_(b)
-        self.num_updates += 1
-
-    @torch.no_grad()
-    def reset(self, model: nn.Module) -> None:
-        """Copy ``model``'s weights into the average and restart the warm-up."""
-        self.module.load_state_dict(model.state_dict())
-        self.num_updates.zero_()
-
-    def forward(self, *args, **kwargs):
-        return self.module(*args, **kwargs)
-
-
-# --------------------------------------------------------------------------------------------
-# Learning-rate schedule
-# --------------------------------------------------------------------------------------------
-
-
-def lr_factor(
-    step: int,
-    warmup_steps: int = 0,
-    decay: DecayKind = "exponential",
-    decay_steps: int = 100_000,
-    decay_rate: float = 0.5,
-    min_ratio: float = 0.0,
-) -> float:
-    r"""Multiplier of the base learning rate at optimizer step ``step`` (0-based).
-
-    * warm-up, ``step < warmup_steps``: :math:`(\text{step} + 1) / \text{warmup\_steps}`;
-    * then, with :math:`t = \text{step} - \text{warmup\_steps}` and
-      :math:`r` = ``min_ratio``, :math:`r + (1 - r)\,f(t)` where :math:`f` is
-
-      - ``"none"``: 1;
-      - ``"exponential"``: :math:`\text{decay\_rate}^{\,t / \text{decay\_steps}}`
-        (the rate is multiplied by ``decay_rate`` every ``decay_steps`` steps);
-      - ``"cosine"``: :math:`\tfrac12\,(1 + \cos(\pi \min(t / \text{decay\_steps}, 1)))`.
-    """
-    if step < 0:
-        raise ValueError(f"step must be >= 0, got {step}")
-    if warmup_steps > 0 and step < warmup_steps:
-        return (step + 1) / warmup_steps
-    t = step - max(warmup_steps, 0)
-    if decay == "none":
-        f = 1.0
-    elif decay == "exponential":
-        f = decay_rate ** (t / max(decay_steps, 1))
-    elif decay == "cosine":
-        f = 0.5 * (1.0 + math.cos(math.pi * min(t / max(decay_steps, 1), 1.0)))
-    else:
-        raise ValueError(f"unknown lr decay {decay!r}; use 'none', 'exponential' or 'cosine'")
-    return min_ratio + (1.0 - min_ratio) * f
-
-
-# --------------------------------------------------------------------------------------------
-# Non-finite guard
-# --------------------------------------------------------------------------------------------
-
-
-class NonFiniteGuard:
-    """Counts skipped optimizer steps; raises after ``max_in_a_row`` consecutive skips.
-
-    Args:
-        max_in_a_row: consecutive non-finite steps tolerated; the next one raises
-            :class:`NonFiniteTrainingError`. ``0`` raises at the first.
-        what: a name for messages (``"teacher"``, ``"student"``).
-    """
-
-    def __init__(self, max_in_a_row: int = 10, what: str = "model"):
-        if max_in_a_row < 0:
-            raise ValueError(f"max_in_a_row must be >= 0, got {max_in_a_row}")
-        self.max_in_a_row = max_in_a_row
-        self.what = what
-        self.total = 0
-        self.in_a_row = 0
-
-    def record(self, nonfinite: bool, step: int | None = None, detail: str = "") -> None:
-        """Note one optimizer step; raise if it makes too many non-finite ones in a row."""
-        if not nonfinite:
-            self.in_a_row = 0
-            return
-        self.total += 1
-        self.in_a_row += 1
-        if self.in_a_row > self.max_in_a_row:
-            where = f" (last at global step {step})" if step is not None else ""
-            raise NonFiniteTrainingError(
-                f"{self.what} training stopped: {self.in_a_row} optimizer steps in a row had a "
-                f"non-finite loss or gradient{where}{': ' + detail if detail else ''}. "
-                "Each was skipped, but training is not recovering. Try a lower learning rate "
-                "(--model.lr), a longer warm-up (--model.warmup_steps), gradient clipping "
-                "(--trainer.gradient_clip_val), float32 or bf16-mixed instead of 16-mixed "
-                "(--trainer.precision), and check the data for NaNs; or tolerate more with "
-                "--model.max_nonfinite_in_a_row."
-            )
-
-    def state_dict(self) -> dict[str, int]:
-        return {"total": self.total, "in_a_row": self.in_a_row}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.total = int(state.get("total", 0))
-        self.in_a_row = int(state.get("in_a_row", 0))
-
-
-def grad_norm(parameters: Iterator[nn.Parameter] | list[nn.Parameter]) -> Tensor:
-    """Global L2 norm of the gradients (float32, ``nan``/``inf`` if any is non-finite)."""
-    grads = [p.grad for p in parameters if p.grad is not None]
-    if not grads:
-        return torch.zeros(())
-    norms = torch.stack([torch.linalg.vector_norm(g.detach().float()) for g in grads])
-    return torch.linalg.vector_norm(norms)
-
-
-# --------------------------------------------------------------------------------------------
-# The LightningModule base class
-# --------------------------------------------------------------------------------------------
+from pwave.train.defaults import DEFAULTS
+from pwave.train.ema import EMA
+from pwave.train.nonfinite import NonFiniteGuard, grad_norm
+from pwave.train.schedule import DecayKind, lr_factor
 
 
 class FlowTrainingModule(pl.LightningModule):
@@ -236,16 +48,16 @@ class FlowTrainingModule(pl.LightningModule):
 
     def __init__(
         self,
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        weight_decay: float = 0.0,
-        warmup_steps: int = 1000,
-        lr_decay: DecayKind = "exponential",
-        lr_decay_steps: int | None = 200_000,
-        lr_decay_rate: float = 0.5,
-        lr_min_ratio: float = 0.0,
-        ema_decay: float = 0.9999,
-        max_nonfinite_in_a_row: int = 10,
+        lr: float = DEFAULTS.lr,
+        betas: tuple[float, float] = DEFAULTS.betas,
+        weight_decay: float = DEFAULTS.weight_decay,
+        warmup_steps: int = DEFAULTS.warmup_steps,
+        lr_decay: DecayKind = DEFAULTS.lr_decay,
+        lr_decay_steps: int | None = DEFAULTS.lr_decay_steps,
+        lr_decay_rate: float = DEFAULTS.lr_decay_rate,
+        lr_min_ratio: float = DEFAULTS.lr_min_ratio,
+        ema_decay: float = DEFAULTS.ema_decay,
+        max_nonfinite_in_a_row: int = DEFAULTS.max_nonfinite_in_a_row,
     ):
         super().__init__()
         self.lr = lr
@@ -440,3 +252,6 @@ def _batch_size(batch) -> int | None:
     if isinstance(batch, Tensor):
         return int(batch.shape[0])
     return None
+
+
+__all__ = ["FlowTrainingModule", "audio_and_mel"]
