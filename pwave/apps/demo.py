@@ -8,7 +8,10 @@ Stages (all outputs under --output, default ``runs/demo``; see :class:`DemoPaths
 4. copy-synthesise the eval split with the student (all of it) and with the teacher
    (sequential, so only --teacher-utterances of it) (``synth/``),
 5. evaluate both against the references (``eval/``),
-6. time the samplers side by side (``bench/``): naive and cached teacher vs parallel student.
+6. time the samplers side by side (``bench/``): naive and cached teacher vs parallel student,
+7. write the listening report (``report/index.html``): per utterance the recording, the
+   teacher's and the student's copies and a Griffin-Lim reference, with players,
+   spectrograms and metrics (:mod:`pwave.evaluation.report_build`).
 
 It ends with the evaluation summary and the speed table (``demo_summary.json``).
 ``--config-name debug`` runs the same pipeline with the tiny debug configs in about a minute.
@@ -70,6 +73,11 @@ class DemoPaths:
     def bench(self) -> Path:
         return self.out / "bench"
 
+    @property
+    def report(self) -> Path:
+        """The listening report: ``index.html`` with its audio and images."""
+        return self.out / "report"
+
 
 @dataclass
 class StageTimer:
@@ -100,7 +108,7 @@ def prepare_stage(paths: DemoPaths, args: argparse.Namespace, timer: StageTimer)
     from pwave.audio.features import load_feature_config
     from pwave.data.prepare import prepare_corpus
 
-    _banner("1/6 prepare the demo corpus")
+    _banner("1/7 prepare the demo corpus")
     dataset = timer(
         "prepare",
         prepare_corpus,
@@ -121,7 +129,7 @@ def train_stage(stage: str, paths: DemoPaths, args: argparse.Namespace, timer: S
     from pwave.train.cli import run_stage
 
     minutes = args.teacher_minutes if stage == "teacher" else args.student_minutes
-    title = "2/6 train the teacher" if stage == "teacher" else "3/6 distil the student"
+    title = "2/7 train the teacher" if stage == "teacher" else "3/7 distil the student"
     _banner(f"{title} (budget {minutes:g} min)")
     argv = ["--config", str(config_path(stage, args.config_name))]
     if stage == "student":
@@ -140,7 +148,7 @@ def synthesize_stage(
     from pwave.data.dataset import PreparedDataset
     from pwave.inference import Vocoder, synthesize_paths
 
-    _banner("4/6 copy-synthesise the eval split")
+    _banner("4/7 copy-synthesise the eval split")
     data = PreparedDataset(paths.data)
     data.export_wavs("eval", paths.reference)
     data.export_wavs("eval", paths.teacher_reference, limit=args.teacher_utterances)
@@ -162,6 +170,19 @@ def synthesize_stage(
     return reports
 
 
+def _teacher_bits(teacher: Teacher) -> Callable[[Any], float]:
+    """``audio [T] -> the teacher's NLL in bits per 16-bit sample`` (on the CPU)."""
+    from pwave.inference.scoring import score_audio
+    from pwave.inference.vocoder import Vocoder
+
+    vocoder = Vocoder(teacher, device="cpu", dtype="float32")
+
+    def teacher_bits(audio: Any) -> float:
+        return score_audio(vocoder, audio)[1]
+
+    return teacher_bits
+
+
 def evaluate_stage(paths: DemoPaths, teacher: Teacher) -> dict[str, dict[str, Any]]:
     """Stage 5: score the student and the teacher on the teacher's utterances (like with
     like), and the student on the whole eval split, with the teacher's NLL in bits per
@@ -176,15 +197,9 @@ def evaluate_stage(paths: DemoPaths, teacher: Teacher) -> dict[str, dict[str, An
         write_rows_csv,
         write_summary_csv,
     )
-    from pwave.inference.scoring import score_audio
-    from pwave.inference.vocoder import Vocoder
 
-    _banner("5/6 evaluate against the references")
-    vocoder = Vocoder(teacher, device="cpu", dtype="float32")
-
-    def teacher_bits(audio):
-        return score_audio(vocoder, audio)[1]
-
+    _banner("5/7 evaluate against the references")
+    teacher_bits = _teacher_bits(teacher)
     runs = {  # name: (generated, reference, title)
         "student": (paths.synthesized("student"), paths.teacher_reference, "student"),
         "teacher": (paths.synthesized("teacher"), paths.teacher_reference, "teacher"),
@@ -211,7 +226,7 @@ def bench_stage(paths: DemoPaths, timer: StageTimer) -> dict[str, Any]:
     """Stage 6: the trained models' samplers timed side by side on the CPU (``bench/``)."""
     from pwave.apps.bench import BenchSettings, format_table, run_benchmark, write_outputs
 
-    _banner("6/6 speed: sequential teacher vs parallel student")
+    _banner("6/7 speed: sequential teacher vs parallel student")
     settings = BenchSettings(
         teacher=str(paths.teacher_pt),
         student=str(paths.student_pt),
@@ -225,6 +240,46 @@ def bench_stage(paths: DemoPaths, timer: StageTimer) -> dict[str, Any]:
     print(format_table(report))
     write_outputs(report, paths.bench)
     return report
+
+
+def report_stage(paths: DemoPaths, teacher: Teacher, utterances: int = 8) -> Path:
+    """Stage 7: the listening report ``report/index.html`` from what stages 4 and 5 wrote:
+    for at most ``utterances`` utterances of the eval split (those the teacher synthesised
+    first), the recording, the teacher's and the student's copies and a Griffin-Lim copy
+    made from the recording's mel, each with a player, a spectrogram and its metrics;
+    the summary of ``eval/summary.json``, the synthesis speeds, the runs' steps and configs.
+    Returns the page's path."""
+    from pwave.evaluation.report_build import (
+        ReportSources,
+        build_listening_report,
+        read_rows_csv,
+    )
+
+    _banner("7/7 listening report")
+    rows = {}  # the student's rows cover the whole eval split, the teacher's its part
+    for kind, name in (("student", "student_all_eval"), ("teacher", "teacher")):
+        if (paths.eval / f"{name}.csv").is_file():
+            rows[kind] = read_rows_csv(paths.eval / f"{name}.csv")
+    sources = ReportSources(
+        reference=paths.reference,
+        generated={
+            k: paths.synthesized(k) for k in ("teacher", "student") if paths.synthesized(k).is_dir()
+        },
+        rows=rows,
+        summaries=json.loads((paths.eval / "summary.json").read_text()),
+        feature_config=teacher.features,
+        checkpoints={
+            k: p
+            for k, p in (("teacher", paths.teacher_pt), ("student", paths.student_pt))
+            if p.is_file()
+        },
+        teacher_bits=_teacher_bits(teacher),
+        utterances=utterances,
+        title="pwave demo: listening report",
+    )
+    index = build_listening_report(paths.report, sources)
+    print(f"open {index} in a browser (it plays from the file system, nothing is fetched)")
+    return index
 
 
 def write_summary(
@@ -257,9 +312,11 @@ def run_demo(args: argparse.Namespace) -> int:
     train_stage("teacher", paths, args, timer)
     train_stage("student", paths, args, timer)
     reports = synthesize_stage(paths, args, timer)
-    summaries = evaluate_stage(paths, Teacher.load(paths.teacher_pt).eval())
+    teacher = Teacher.load(paths.teacher_pt).eval()
+    summaries = evaluate_stage(paths, teacher)
     if not args.skip_bench:
         bench_stage(paths, timer)
+    timer("report", report_stage, paths, teacher)
     timer.seconds["total"] = time.perf_counter() - started
     write_summary(paths, summaries, reports, timer.seconds)
     _banner(f"done in {timer.seconds['total'] / 60:.1f} min; everything is in {paths.out}")

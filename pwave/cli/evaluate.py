@@ -61,6 +61,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="teacher.pt: also report its NLL of each generated and reference file",
     )
+    parser.add_argument(
+        "--html",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write a listening report into DIR: index.html with players and "
+        "spectrograms of the recording, the generated copy and Griffin-Lim (opens offline)",
+    )
+    parser.add_argument(
+        "--html-utterances",
+        type=int,
+        default=8,
+        metavar="N",
+        help="utterances shown in the --html report, a fixed pick (default: %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -106,4 +121,19 @@ def run(args: argparse.Namespace) -> int:
     )
     print(format_summary(summary, len(rows)))
     print(f"wrote {out / 'metrics.csv'} and {out / 'summary.json'}")
+    if args.html is not None:
+        from pwave.evaluation.report_build import evaluation_report
+
+        index = evaluation_report(
+            args.html,
+            args.generated,
+            args.reference,
+            rows,
+            summary,
+            features,
+            teacher_bits,
+            args.teacher,
+            args.html_utterances,
+        )
+        print(f"wrote the listening report {index} (open it in a browser)")
     return 0
