@@ -2,7 +2,8 @@
 # Shared stage runner for pwave recipes; sourced by recipes/<dataset>/run.sh.
 #
 # A recipe defines: CORPUS (layout name), DATA (corpus folder), CONF (config name under
-# configs/teacher and configs/student), EXP (output folder), and a function `download`.
+# pwave/configs/teacher and pwave/configs/student), EXP (output folder), and a function
+# `download`. A corpus config extends paper (`# base: paper`); `pwave train` follows that.
 # Stages (run a range with --stage N --stop-stage M):
 #   0 download (needs internet; skipped when DATA exists)   1 prepare
 #   2 train teacher   3 train student   4 synthesize (eval split, student and teacher)
@@ -28,7 +29,7 @@ while [[ $# -gt 0 ]]; do
 done
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-config() { echo "$ROOT/pwave/configs/$1/$CONF.yaml"; }
+config() { echo "$ROOT/pwave/configs/$1/$CONF.yaml"; }  # the file; its base is followed
 want() { [[ $stage -le $1 && $stop_stage -ge $1 ]]; }
 banner() { echo; echo "=== stage $1: $2"; }
 

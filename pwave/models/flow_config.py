@@ -9,8 +9,8 @@ parse. Each config calls these helpers from its own methods instead:
 * :func:`check_log_scales`: the soft bounds of the log-scale and the initial log-scale;
 * :func:`config_to_dict` / :func:`config_from_dict`: the plain-dict form saved in
   checkpoints and exports;
-* :data:`DEMO_FEATURES` / :data:`PAPER_FEATURES`: the front ends of the ``demo()`` and
-  ``paper()`` presets (the student's must equal its teacher's).
+* :func:`preset_section`: the ``model.<stage>`` section of a shipped YAML config, which
+  the ``demo()`` and ``paper()`` presets are built from (the YAML is their one source).
 """
 
 from __future__ import annotations
@@ -20,31 +20,22 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from pwave.audio.config import FeatureConfig
+from pwave.configs import load_config
 from pwave.nn.upsampler import check_upsample_factors
 
 ConfigT = TypeVar("ConfigT")
 
-#: Front end of the demo presets: 16 kHz, hop 256, 80 mel bins up to 8 kHz.
-DEMO_FEATURES = FeatureConfig(
-    sample_rate=16000,
-    n_fft=1024,
-    hop_length=256,
-    win_length=1024,
-    n_mels=80,
-    fmin=0.0,
-    fmax=8000.0,
-)
+def preset_section(stage: str, name: str) -> dict[str, Any]:
+    """The ``model.<stage>`` section of the shipped config ``name`` (``pwave/configs/<stage>/
+    <name>.yaml``, its ``# base:`` chain merged): what ``TeacherConfig.demo()`` and the other
+    presets are built from, so a preset and the YAML it names cannot drift apart.
 
-#: Front end of the paper presets: 24 kHz, hop 300, 80 mel bins up to 12 kHz.
-PAPER_FEATURES = FeatureConfig(
-    sample_rate=24000,
-    n_fft=2048,
-    hop_length=300,
-    win_length=1200,
-    n_mels=80,
-    fmin=0.0,
-    fmax=12000.0,
-)
+    Raises ``ValueError`` when that config has no such section.
+    """
+    section = load_config(stage, name).get("model", {}).get(stage)
+    if not isinstance(section, dict):
+        raise ValueError(f"the shipped {stage} config {name!r} has no model.{stage} section")
+    return section
 
 
 def front_end(

@@ -49,12 +49,11 @@ from pwave.audio.config import FeatureConfig
 from pwave.flows.base import sum_except_batch
 from pwave.flows.distributions import affine_forward, make_base
 from pwave.models.flow_config import (
-    DEMO_FEATURES,
-    PAPER_FEATURES,
     check_log_scales,
     config_from_dict,
     config_to_dict,
     front_end,
+    preset_section,
 )
 from pwave.models.flow_model import WaveNetFlowModel
 from pwave.nn.incremental import IncrementalWaveNet
@@ -138,39 +137,19 @@ class StudentConfig:
     # --- presets ----------------------------------------------------------------------
     @classmethod
     def demo(cls) -> StudentConfig:
-        """Demo size, matching :meth:`TeacherConfig.demo` features (16 kHz, hop 256): 4 flows
+        """The ``model.student`` section of the shipped ``student/demo.yaml``: demo size,
+        matching :meth:`TeacherConfig.demo` features (16 kHz, hop 256): 4 flows
         of 4, 4, 4 and 6 layers with 32/64/32 channels, Gaussian base; distils in minutes
         on a CPU (a distillation step also runs the teacher forward and backward)."""
-        return cls(
-            features=DEMO_FEATURES,
-            upsample_factors=(16, 16),
-            cond_channels=32,
-            flow_layers=(4, 4, 4, 6),
-            flow_cycles=(1, 1, 1, 1),
-            residual_channels=32,
-            gate_channels=64,
-            skip_channels=32,
-            kernel_size=3,
-            base="gaussian",
-        )
+        return cls.from_dict(preset_section("student", "demo"))
 
     @classmethod
     def paper(cls) -> StudentConfig:
-        """Parallel WaveNet student (van den Oord et al., 2018): 4 flows of 10, 10, 10 and 30
+        """The ``model.student`` section of the shipped ``student/paper.yaml``: the Parallel
+        WaveNet student (van den Oord et al., 2018), 4 flows of 10, 10, 10 and 30
         layers (dilations 1..512, the last flow in 3 cycles), 64 channels, logistic base;
         features as :meth:`TeacherConfig.paper` (24 kHz, hop 300)."""
-        return cls(
-            features=PAPER_FEATURES,
-            upsample_factors=(5, 6, 10),
-            cond_channels=80,
-            flow_layers=(10, 10, 10, 30),
-            flow_cycles=(1, 1, 1, 3),
-            residual_channels=64,
-            gate_channels=128,
-            skip_channels=64,
-            kernel_size=3,
-            base="logistic",
-        )
+        return cls.from_dict(preset_section("student", "paper"))
 
 
 class StudentOutput(NamedTuple):

@@ -38,12 +38,11 @@ from pwave.audio.config import FeatureConfig
 from pwave.flows.base import sum_except_batch
 from pwave.flows.distributions import affine_inverse, make_base
 from pwave.models.flow_config import (
-    DEMO_FEATURES,
-    PAPER_FEATURES,
     check_log_scales,
     config_from_dict,
     config_to_dict,
     front_end,
+    preset_section,
 )
 from pwave.models.flow_model import WaveNetFlowModel, bounded_log_scale, unbounded_log_scale  # noqa: F401
 from pwave.models.sequential import sample_cached, sample_naive
@@ -116,39 +115,17 @@ class TeacherConfig:
     # --- presets ----------------------------------------------------------------------
     @classmethod
     def demo(cls) -> TeacherConfig:
-        """Demo size: 16 kHz, hop 256, 10 layers of kernel 3 (dilations 1..512, receptive field
-        2047 samples), 32/64/32 channels; trains on a CPU in minutes."""
-        return cls(
-            features=DEMO_FEATURES,
-            upsample_factors=(16, 16),
-            cond_channels=32,
-            residual_channels=32,
-            gate_channels=64,
-            skip_channels=32,
-            kernel_size=3,
-            layers=10,
-            cycles=1,
-            num_flows=1,
-            base="gaussian",
-        )
+        """The ``model.teacher`` section of the shipped ``teacher/demo.yaml`` (what ``pwave demo``
+        trains): 16 kHz, hop 256, 2 mel context frames, 10 layers of kernel 3 (dilations
+        1..512, receptive field 2047 samples), 32/64/32 channels; trains on a CPU in minutes."""
+        return cls.from_dict(preset_section("teacher", "demo"))
 
     @classmethod
     def paper(cls) -> TeacherConfig:
-        """Paper size (Parallel WaveNet teacher scale): 24 kHz, hop 300, 30 layers in 3 cycles
-        of dilations 1..512, kernel 3 (receptive field 6139 samples), logistic base."""
-        return cls(
-            features=PAPER_FEATURES,
-            upsample_factors=(5, 6, 10),
-            cond_channels=80,
-            residual_channels=64,
-            gate_channels=128,
-            skip_channels=128,
-            kernel_size=3,
-            layers=30,
-            cycles=3,
-            num_flows=1,
-            base="logistic",
-        )
+        """The ``model.teacher`` section of the shipped ``teacher/paper.yaml``: Parallel WaveNet
+        teacher scale, 24 kHz, hop 300, 30 layers in 3 cycles of dilations 1..512, kernel 3
+        (receptive field 6139 samples), logistic base."""
+        return cls.from_dict(preset_section("teacher", "paper"))
 
 
 

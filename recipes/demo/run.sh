@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The built-in demo corpus (procedural speech-like audio, nothing to download).
-#   bash recipes/demo/run.sh                      # all stages, CPU, configs/*/demo.yaml
+#   bash recipes/demo/run.sh                      # all stages, CPU, pwave/configs/*/demo.yaml
 #   bash recipes/demo/run.sh --conf debug --exp runs/recipe-debug   # seconds (CI)
 CORPUS=demo
 CONF=${CONF:-demo}
