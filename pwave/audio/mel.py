@@ -14,13 +14,20 @@ Definition (per frame :math:`k`, mel bin :math:`m`):
 with window :math:`w` (periodic Hann of ``win_length`` centred in ``n_fft`` = :math:`N`),
 hop :math:`h`, the Slaney-normalised mel filterbank :math:`B` of
 ``librosa.filters.mel``, magnitude (not power) spectra, log base :math:`b` and floor
-:math:`\epsilon` = ``log_floor``.
+:math:`\epsilon` = ``log_floor``. These are the defaults; the config can also ask for the
+HTK mel scale and un-normalised triangles (``mel_scale``, ``mel_norm``:
+``librosa.filters.mel(htk=True, norm=None)``, which is torchaudio's default filterbank),
+power spectra (``power=2``: :math:`S_k(f)^2`), and :math:`\sqrt{S_k(f)^2 + \delta}` with
+``magnitude_eps`` = :math:`\delta` (HiFi-GAN's ``1e-9``).
 
 Alignment: :math:`\tilde x` is ``x`` reflect-padded by :math:`\lfloor (N-h)/2 \rfloor` on the
 left and :math:`\lceil (N-h)/2 \rceil` on the right, with no further centring, so a signal of
 ``T`` samples gives exactly ``T // hop`` frames, and frame :math:`k` is centred on the middle
 of samples ``[k*hop, (k+1)*hop)``. Audio whose length is a multiple of the hop therefore
-satisfies ``T == frames * hop``.
+satisfies ``T == frames * hop``. With ``center=True`` the padding is :math:`N/2` on the left
+and :math:`N/2 - h` on the right (a negative right pad crops), so frame :math:`k` is centred on
+sample :math:`k h` and the frames are the first ``T // hop`` of librosa/torch ``center=True``
+(which pads :math:`N/2` on both sides and has one more frame).
 """
 
 from __future__ import annotations
@@ -36,7 +43,8 @@ from pwave.audio.config import FeatureConfig
 
 
 def mel_filterbank(config: FeatureConfig) -> np.ndarray:
-    """``[n_mels, n_fft // 2 + 1]`` Slaney mel filterbank (``librosa.filters.mel``)."""
+    """``[n_mels, n_fft // 2 + 1]`` mel filterbank (``librosa.filters.mel``): Slaney scale and
+    normalisation by default, HTK scale and/or peak-1 triangles as the config says."""
     import librosa
 
     return librosa.filters.mel(
@@ -45,17 +53,20 @@ def mel_filterbank(config: FeatureConfig) -> np.ndarray:
         n_mels=config.n_mels,
         fmin=config.fmin,
         fmax=config.fmax,
-        htk=False,
-        norm="slaney",
+        htk=config.mel_scale == "htk",
+        norm="slaney" if config.mel_norm == "slaney" else None,
         dtype=np.float64,
     )
 
 
 def stft_padding(config: FeatureConfig) -> tuple[int, int]:
-    """``(left, right)`` reflect padding that makes ``frames == T // hop``."""
+    """``(left, right)`` reflect padding that makes ``frames == T // hop`` (a negative
+    ``right`` crops that many samples; only with ``center=True`` and ``hop > n_fft / 2``)."""
     total = config.n_fft - config.hop_length
     if total < 0:
         raise ValueError(f"n_fft={config.n_fft} must be >= hop_length={config.hop_length}")
+    if config.center:
+        return config.n_fft // 2, total - config.n_fft // 2
     return total // 2, total - total // 2
 
 
@@ -108,7 +119,8 @@ class MelSpectrogram(nn.Module):
         return num_samples // self.config.hop_length
 
     def magnitude(self, audio: Tensor) -> Tensor:
-        """Linear-magnitude mel spectrogram, ``[B, T] -> [B, n_mels, T // hop]``."""
+        """Linear mel spectrogram, ``[B, T] -> [B, n_mels, T // hop]`` (of magnitudes, or of
+        powers with ``power=2``)."""
         squeeze = audio.dim() == 1
         if squeeze:
             audio = audio.unsqueeze(0)
@@ -121,7 +133,10 @@ class MelSpectrogram(nn.Module):
             )
         # Reflect needs pad < length; very short inputs fall back to zero padding.
         mode = "reflect" if audio.shape[-1] > max(self.pad_left, self.pad_right) else "constant"
-        x = F.pad(audio.unsqueeze(1), (self.pad_left, self.pad_right), mode=mode).squeeze(1)
+        right = max(self.pad_right, 0)
+        x = F.pad(audio.unsqueeze(1), (self.pad_left, right), mode=mode).squeeze(1)
+        if self.pad_right < 0:
+            x = x[..., : x.shape[-1] + self.pad_right]
         spec = torch.stft(
             x,
             n_fft=cfg.n_fft,
@@ -130,9 +145,20 @@ class MelSpectrogram(nn.Module):
             window=self.window.to(device=x.device, dtype=x.dtype),
             center=False,
             return_complex=True,
-        ).abs()
+        )
+        spec = self._spectrum(spec)
         mel = torch.matmul(self.mel_basis.to(device=spec.device, dtype=spec.dtype), spec)
         return mel.squeeze(0) if squeeze else mel
+
+    def _spectrum(self, stft: Tensor) -> Tensor:
+        """``|X|`` (``power=1``) or ``|X|^2`` (``power=2``), with ``magnitude_eps`` added to
+        ``|X|^2`` first when it is set."""
+        eps, power = self.config.magnitude_eps, self.config.power
+        if eps == 0.0:
+            spec = stft.abs()
+            return spec if power == 1.0 else spec.square()
+        sq = stft.real.square() + stft.imag.square() + eps
+        return sq.sqrt() if power == 1.0 else sq
 
     def forward(self, audio: Tensor) -> Tensor:
         """Log-mel features (unnormalised), ``[B, T] -> [B, n_mels, T // hop]``."""

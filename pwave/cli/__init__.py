@@ -48,6 +48,18 @@ COMMANDS: tuple[Command, ...] = (
     Command("score", "pwave.cli.score", "rank audio files by likelihood under a teacher"),
     Command("bench", "pwave.cli.bench", "time teacher (naive, cached) vs student sampling"),
     Command("export", "pwave.cli.export", "export a model to safetensors + JSON, student to ONNX"),
+    Command(
+        "mels check",
+        "pwave.cli.mels",
+        "check mels from another front end against a model",
+        run="run_check",
+    ),
+    Command(
+        "mels convert",
+        "pwave.cli.mels",
+        "convert mels between TTS front-end presets and a model's features",
+        run="run_convert",
+    ),
     Command("toy", "pwave.cli.toy", "2-D example: MAF teacher, IAF student by reverse KL"),
 )
 

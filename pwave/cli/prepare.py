@@ -30,6 +30,8 @@ examples:
   pwave prepare downloads/LJSpeech-1.1 --layout ljspeech \\
       --feature-config pwave/configs/teacher/ljspeech.yaml \\
       --output runs/ljspeech/data
+  pwave prepare downloads/LJSpeech-1.1 --layout ljspeech --preset hifigan \\
+      --output runs/ljspeech-hifigan/data    # a model that reads HiFi-GAN mels
   pwave prepare --output runs/demo/data               # the demo corpus"""
 
 
@@ -63,6 +65,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the mel settings from a JSON or YAML file, a training config (its model's "
         "features) or a prepared dataset folder; replaces the options below",
     )
+    parser.add_argument(
+        "--preset",
+        metavar="NAME",
+        help="the mel settings of a TTS front end, so the model reads its mels directly: "
+        "hifigan (also tacotron2, matcha), parallelwavegan (pwg), espnet or vocos; replaces "
+        "the options below (`pwave mels check --help` lists their settings)",
+    )
     _add_mel_options(parser)
     _add_corpus_options(parser)
     parser.add_argument(
@@ -76,7 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _add_mel_options(parser: argparse.ArgumentParser) -> None:
     """The mel settings of ``pwave prepare`` (defaults: those of ``FeatureConfig()``)."""
     d = FeatureConfig()
-    g = parser.add_argument_group("mel settings (ignored with --feature-config)")
+    g = parser.add_argument_group("mel settings (ignored with --feature-config or --preset)")
     g.add_argument(
         "--sample-rate",
         type=int,
@@ -202,6 +211,12 @@ def _add_corpus_options(parser: argparse.ArgumentParser) -> None:
 
 def feature_config_from_args(args: argparse.Namespace) -> FeatureConfig:
     """The :class:`FeatureConfig` named by the parsed ``pwave prepare`` options."""
+    if getattr(args, "preset", None):
+        if getattr(args, "feature_config", None):
+            raise ValueError("give --preset or --feature-config, not both")
+        from pwave.audio.presets import get_preset
+
+        return get_preset(args.preset).features
     if getattr(args, "feature_config", None):
         from pwave.audio.features import load_feature_config
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -331,3 +331,45 @@ class Vocoder:
         if a.ndim == 2:
             return self.vocode_mel(np.stack([self.audio_to_mel(x) for x in a]), temperature, seed)
         return self.vocode_mel(self.audio_to_mel(a), temperature, seed)
+
+    def stream(
+        self,
+        mel_chunks: Iterable[np.ndarray | Tensor],
+        noise: np.ndarray | Tensor | None = None,
+        seed: int = 0,
+        temperature: float = 1.0,
+        normalized: bool = False,
+        lookahead: int | None = None,
+    ) -> Iterator[np.ndarray]:
+        """Streaming synthesis (students only): mel chunks in, audio chunks out.
+
+        Each chunk is ``[n_mels, k]`` unnormalised log-mel (``normalized=True``: already
+        normalised), ``k >= 0`` frames. Audio is yielded as soon as it is final: the audio of
+        frame ``f`` once ``f + 1 + L`` frames have arrived, ``L`` =
+        :func:`~pwave.inference.streaming.lookahead_frames` (the smallest exact look-ahead;
+        ``lookahead`` overrides it, for tests); the rest when the iterator ends. The chunks
+        joined equal :meth:`synthesize_batch` on the whole mel with the same noise: ``noise``
+        (``[>= F * hop]``), or, by default, one frame of noise at a time from ``seed``
+        (:func:`~pwave.inference.streaming.frame_noise` gives it for the offline pass).
+        Yields float32 ``[j * hop]`` arrays.
+        """
+        from pwave.inference.streaming import FrameNoise, stream_student
+
+        if noise is None:
+            source = FrameNoise(self._base, self.hop_length, seed, temperature)
+        else:
+            source = torch.as_tensor(_as_numpy(noise))
+
+        def chunks() -> Iterator[Tensor]:
+            for chunk in mel_chunks:
+                m = torch.as_tensor(_as_numpy(chunk))
+                if m.dim() != 2 or m.shape[0] != self.n_mels:
+                    shape = tuple(m.shape)
+                    raise ValueError(f"a mel chunk must be [{self.n_mels}, k], got {shape}")
+                yield self.front_end.normalize(m) if self.normalizes and not normalized else m
+
+        def run(model_input: Tensor, z: Tensor) -> Tensor:
+            return self.synthesize_batch([model_input], [z])[0]
+
+        for audio in stream_student(self.model, run, chunks(), source, lookahead):
+            yield audio.numpy()

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from pwave.audio.config import FeatureConfig
+from pwave.audio.config import OPTIONAL_DEFAULTS, FeatureConfig
 from pwave.errors import CheckpointError, ExportError, FeatureMismatchError
 from pwave.serialization import atomic_save, safe_load
 
@@ -31,7 +31,10 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 KINDS = ("student", "teacher")
 
-_FEATURE_FIELDS = tuple(f.name for f in dataclasses.fields(FeatureConfig))
+#: Feature fields an export must state (newer fields with defaults may be left out).
+_FEATURE_FIELDS = tuple(
+    f.name for f in dataclasses.fields(FeatureConfig) if f.name not in OPTIONAL_DEFAULTS
+)
 
 
 class SavableModel:
