@@ -345,3 +345,21 @@ def test_mismatched_mel_pairs_every_item_with_another_mel():
         assert not torch.equal(wrong[b], mel[b])
     single = mismatched_mel(mel[:1])
     assert single.shape == mel[:1].shape and not torch.equal(single, mel[:1])
+
+
+def test_stft_of_clips_shorter_than_half_the_fft_is_zero_padded():
+    """Segments of 1024 samples or fewer (the debug config's 512) meet the 2048-point
+    resolution: the loss is defined (zero padding) instead of failing inside torch.stft."""
+    from pwave.distill.stft import DEFAULT_RESOLUTIONS, stft_magnitude
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 512, generator=g, dtype=torch.float64)
+    for res in DEFAULT_RESOLUTIONS:
+        mag = stft_magnitude(x, res)
+        assert mag.shape == (2, res.n_fft // 2 + 1, 512 // res.hop_length + 1)
+        assert torch.isfinite(mag).all()
+    long = torch.randn(1, 4096, generator=g, dtype=torch.float64)
+    reflect = torch.stft(long, 2048, 240, 1200, torch.hann_window(1200, dtype=torch.float64),
+                         center=True, pad_mode="reflect", return_complex=True).abs()  # fmt: skip
+    got = stft_magnitude(long, DEFAULT_RESOLUTIONS[1], eps=0.0)
+    torch.testing.assert_close(got, reflect)  # long clips keep reflect padding

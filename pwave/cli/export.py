@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from pwave.errors import UserError
     from pwave.model_io.export import (
         ONNX_FILE,
+        ONNX_MIN_OPSET,
         _onnx_entry,
         check_onnx,
         export_onnx,
@@ -67,6 +68,11 @@ def run(args: argparse.Namespace) -> int:
         model = load_model(args.checkpoint)
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         raise UserError(str(err)) from None
+    if args.onnx and args.opset < ONNX_MIN_OPSET:
+        raise UserError(
+            f"--opset {args.opset} cannot be honoured: the exporter writes opset "
+            f"{ONNX_MIN_OPSET} or newer for this model; use --opset {ONNX_MIN_OPSET} (the default)"
+        )
     if args.onnx and not isinstance(model, Student):
         raise UserError(
             "--onnx exports the student's parallel sampling pass; this checkpoint is a "

@@ -69,7 +69,8 @@ def stft_magnitude(
 ) -> Tensor:
     r"""Magnitude spectrogram :math:`|\mathrm{STFT}(x)|^{p}` of ``audio [batch, time]``.
 
-    Frames are centred (reflect padding), so ``frames = time // hop_length + 1``.
+    Frames are centred (reflect padding; zero padding for clips of at most ``n_fft // 2``
+    samples, which reflection cannot pad), so ``frames = time // hop_length + 1``.
     The magnitude is :math:`\sqrt{\Re^2 + \Im^2 + \epsilon}` so that its gradient stays
     finite at exact zeros (silence); ``power=2`` gives the power spectrogram.
 
@@ -84,7 +85,7 @@ def stft_magnitude(
         win_length=resolution.win_length,
         window=make_window(window, resolution.win_length, audio),
         center=True,
-        pad_mode="reflect",
+        pad_mode="reflect" if audio.shape[-1] > resolution.n_fft // 2 else "constant",
         return_complex=True,
     )
     squared = spec.real.square() + spec.imag.square()

@@ -59,6 +59,8 @@ from pwave.models.teacher import Teacher
 
 ONNX_FILE = "student.onnx"
 ONNX_OPSET = 18
+#: The oldest opset the torch.export-based exporter writes for this model.
+ONNX_MIN_OPSET = 18
 
 
 
@@ -175,7 +177,22 @@ def export_onnx(
             _onnx_export(wrapper, example_inputs(student), path, dynamic, opset, optimize)
         finally:
             noisy.setLevel(level)
+    written = graph_opset(path)
+    if written != opset:  # the exporter may not honour the request: never report a false one
+        path.unlink(missing_ok=True)
+        raise ExportError(
+            f"the ONNX exporter wrote opset {written}, not the requested {opset}; "
+            f"use --opset {ONNX_MIN_OPSET} or newer"
+        )
     return path
+
+
+def graph_opset(path: str | os.PathLike) -> int:
+    """The default-domain opset recorded in an ONNX file (read back with ``onnx``)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
 
 
 def _onnx_export(wrapper, inputs, path, dynamic, opset, optimize) -> None:
