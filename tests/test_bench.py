@@ -11,6 +11,7 @@ import math
 
 import pytest
 import torch
+from helpers.models import tiny_teacher_config
 from helpers.perturbed_models import perturbed_teacher
 
 from pwave.apps import bench
@@ -80,9 +81,9 @@ def test_bench_end_to_end_writes_json_and_png(tmp_path, capsys):
     code = bench_cli.main(
         [
             "--teacher-config",
-            "tiny",
+            "debug",
             "--student-config",
-            "tiny",
+            "debug",
             "--batch-sizes",
             "1,2",
             "--seconds",
@@ -143,8 +144,8 @@ def test_bench_records_a_failing_case_instead_of_crashing(monkeypatch):
 
     monkeypatch.setattr(bench_cases, "FastStudentSampler", boom)
     settings = bench.BenchSettings(
-        teacher_config="tiny",
-        student_config="tiny",
+        teacher_config="debug",
+        student_config="debug",
         seconds=0.005,
         naive_seconds=0.001,
         repeats=1,
@@ -185,7 +186,7 @@ def test_bench_rejects_unknown_models_and_dtypes():
 def test_yaml_config_is_read(tmp_path):
     import yaml
 
-    cfg = bench.tiny_teacher_config().replace(layers=3)
+    cfg = tiny_teacher_config().replace(layers=3)
     path = tmp_path / "t.yaml"
     path.write_text(yaml.safe_dump({"model": {"teacher": cfg.to_dict()}}))
     assert bench.resolve_teacher(str(path)).config.layers == 3
@@ -254,8 +255,8 @@ def test_bench_plot_is_readable():
 @needs_cuda
 def test_bench_runs_on_cuda(tmp_path):
     settings = bench.BenchSettings(
-        teacher_config="tiny",
-        student_config="tiny",
+        teacher_config="debug",
+        student_config="debug",
         seconds=0.01,
         naive_seconds=0.002,
         repeats=1,

@@ -10,10 +10,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers.models import tiny_teacher_config
 from helpers.synthetic import tone_burst
 
 from pwave.apps import demo
-from pwave.apps.bench import tiny_teacher_config
 from pwave.audio.io import save_wav
 from pwave.evaluation.evaluate import METRICS
 from pwave.models.teacher import Teacher

@@ -10,9 +10,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers.models import tiny_teacher_config
 from helpers.synthetic import tone_burst
 
-from pwave.apps.bench import tiny_teacher_config
 from pwave.audio.io import save_wav
 from pwave.cli import main
 from pwave.evaluation.evaluate import METRICS, evaluate_folders

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from helpers.models import tiny_student_config
 from helpers.perturbed_models import perturb, perturbed_student, perturbed_teacher
 
-from pwave.apps.bench import tiny_student_config
 from pwave.flows.distributions import make_base
 from pwave.inference.vocoder import Vocoder
 from pwave.models.student import Student
@@ -67,7 +67,8 @@ def test_teacher_temperature_scales_the_base_noise(base):
     teacher = perturbed_teacher(num_flows=2)
     if base == "logistic":
         torch.manual_seed(0)
-        from pwave.apps.bench import tiny_teacher_config
+        from helpers.models import tiny_teacher_config
+
         from pwave.models.teacher import Teacher
 
         cfg = tiny_teacher_config().replace(num_flows=2, init_log_scale=-1.0, base="logistic")
@@ -154,7 +155,8 @@ def test_cli_temperature_reaches_the_output(tmp_path):
 
 def test_teacher_validation_clip_uses_the_sample_temperature():
     """``--model.sample_temperature`` scales the noise of the clip logged at validation."""
-    from pwave.apps.bench import tiny_teacher_config
+    from helpers.models import tiny_teacher_config
+
     from pwave.train.teacher import TeacherModule
 
     cfg = tiny_teacher_config().replace(init_log_scale=-1.0)

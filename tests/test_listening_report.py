@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from helpers.models import tiny_teacher_config
 from helpers.synthetic import tone_burst
 
 from pwave.apps import demo
-from pwave.apps.bench import tiny_teacher_config
 from pwave.audio.config import FeatureConfig
 from pwave.audio.io import save_wav
 from pwave.audio.mel import MelSpectrogram

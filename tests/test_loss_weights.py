@@ -155,7 +155,8 @@ def _batch(seed: int = 0):
 
 
 def _student_module(teacher_file, **weights):
-    from pwave.apps.bench import tiny_student_config
+    from helpers.models import tiny_student_config
+
     from pwave.train.student import StudentModule
 
     torch.manual_seed(0)  # the same initial student (and noise seed) for every module
@@ -211,7 +212,8 @@ def test_student_module_contrastive_weight(teacher_file):
 def test_teacher_module_dequantises_with_one_bin_of_the_step_noise(dequantize):
     """The teacher's training NLL is that of the audio plus ``U(-1/2, 1/2)`` of one 16-bit bin
     from the step's generator when ``dequantize`` is on, of the audio itself when it is off."""
-    from pwave.apps.bench import tiny_teacher_config
+    from helpers.models import tiny_teacher_config
+
     from pwave.train.teacher import TeacherModule
 
     torch.manual_seed(0)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers.models import tiny_student_config
 from helpers.perturbed_models import perturb, perturbed_student
 
-from pwave.apps import bench
 from pwave.audio.mel import pad_context
 from pwave.inference.streaming import FrameNoise, frame_noise, lookahead_frames, stream_student
 from pwave.inference.vocoder import Vocoder
@@ -27,7 +27,7 @@ def student(request):
     if request.param == 0:
         return perturbed_student(seed=3)
     torch.manual_seed(3)
-    config = bench.tiny_student_config().replace(mel_context_frames=2, upsample_factors=(2, 8))
+    config = tiny_student_config().replace(mel_context_frames=2, upsample_factors=(2, 8))
     model = Student(config).double().eval()
     perturb(model, 3, 0.1)
     return model

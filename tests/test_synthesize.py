@@ -391,7 +391,7 @@ def test_synthesis_benchmark_script_times_both_samplers():
     import sys
 
     script = Path(__file__).resolve().parents[1] / "scripts" / "bench_synthesis.py"
-    args = ["--student-config", "tiny", "--seconds", "0.05", "--repeats", "1", "--threads", "1"]
+    args = ["--student-config", "debug", "--seconds", "0.05", "--repeats", "1", "--threads", "1"]
     done = subprocess.run(
         [sys.executable, str(script), *args], capture_output=True, text=True, timeout=300
     )

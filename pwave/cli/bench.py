@@ -64,7 +64,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         "--teacher-config",
         default="demo",
         metavar="NAME",
-        help="teacher size: demo (default), paper, tiny or a config .yaml",
+        help="teacher size: a shipped config (demo, the default; paper; debug; ...) or a YAML",
     )
     m.add_argument(
         "--teacher", default=None, metavar="PATH", help="a trained teacher.pt (or .ckpt)"
@@ -73,7 +73,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         "--student-config",
         default="demo",
         metavar="NAME",
-        help="student size: demo (default), paper, tiny or a config .yaml",
+        help="student size: a shipped config (demo, the default; paper; debug; ...) or a YAML",
     )
     m.add_argument(
         "--student", default=None, metavar="PATH", help="a trained student.pt (or .ckpt)"

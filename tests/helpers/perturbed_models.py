@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from pwave.apps import bench
+from helpers.models import tiny_student_config, tiny_teacher_config
 from pwave.models.student import Student
 from pwave.models.teacher import Teacher
 from pwave.nn.wavenet import WaveNet
@@ -47,19 +47,19 @@ def perturbed_wavenet(
 def perturbed_teacher(
     num_flows: int = 1, seed: int = 0, device="cpu", dtype=torch.float64
 ) -> Teacher:
-    """The benchmark's tiny teacher (:func:`pwave.apps.bench.tiny_teacher_config`) with
+    """The benchmark's tiny teacher (:func:`helpers.models.tiny_teacher_config`) with
     ``num_flows`` flows, in eval mode, perturbed."""
     torch.manual_seed(seed)
-    teacher = Teacher(bench.tiny_teacher_config().replace(num_flows=num_flows, init_log_scale=-1.0))
+    teacher = Teacher(tiny_teacher_config().replace(num_flows=num_flows, init_log_scale=-1.0))
     teacher = teacher.to(device=device, dtype=dtype).eval()
     perturb(teacher, seed, 0.1)
     return teacher
 
 
 def perturbed_student(seed: int = 0, device="cpu", dtype=torch.float64) -> Student:
-    """The benchmark's tiny student (:func:`pwave.apps.bench.tiny_student_config`), in eval
+    """The benchmark's tiny student (:func:`helpers.models.tiny_student_config`), in eval
     mode, perturbed."""
     torch.manual_seed(seed)
-    student = Student(bench.tiny_student_config()).to(device=device, dtype=dtype).eval()
+    student = Student(tiny_student_config()).to(device=device, dtype=dtype).eval()
     perturb(student, seed, 0.1)
     return student

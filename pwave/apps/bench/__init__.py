@@ -43,8 +43,6 @@ from pwave.apps.bench.models import (
     describe_model,
     resolve_student,
     resolve_teacher,
-    tiny_student_config,
-    tiny_teacher_config,
 )
 from pwave.apps.bench.outputs import write_outputs
 from pwave.apps.bench.plot import bench_figure, plot_report
@@ -71,7 +69,5 @@ __all__ = [
     "resolve_teacher",
     "run_benchmark",
     "time_call",
-    "tiny_student_config",
-    "tiny_teacher_config",
     "write_outputs",
 ]

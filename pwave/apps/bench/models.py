@@ -1,69 +1,35 @@
-"""The models a benchmark times: presets (``demo``, ``paper``, ``tiny``), YAML files or
-checkpoints, resolved to float32 eval-mode modules, and their one-line descriptions."""
+"""The models a benchmark times: shipped configs by name (``demo``, ``paper``, ``debug``, ...),
+YAML files or checkpoints, resolved to float32 eval-mode modules, and their descriptions."""
 
 from __future__ import annotations
 
-import os
 from typing import Any, TypeVar
 
-from pwave.audio.config import FeatureConfig
-from pwave.models.student import Student, StudentConfig
-from pwave.models.teacher import Teacher, TeacherConfig
+from pwave.model_io.loading import load_model
+from pwave.models.student import Student
+from pwave.models.teacher import Teacher
 
 ModelT = TypeVar("ModelT", Teacher, Student)
 
 
-def tiny_teacher_config() -> TeacherConfig:
-    """A very small teacher (16 kHz, hop 16, 4 layers) for tests and smoke runs."""
-    return TeacherConfig(
-        features=FeatureConfig(
-            sample_rate=16000, n_fft=64, hop_length=16, win_length=64, n_mels=8, fmax=8000.0
-        ),
-        upsample_factors=(4, 4),
-        cond_channels=4,
-        residual_channels=4,
-        gate_channels=8,
-        skip_channels=4,
-        kernel_size=3,
-        layers=4,
-    )
+#: Old name of the smallest shipped preset, kept so that ``--teacher-config tiny`` still works.
+ALIASES = {"tiny": "debug"}
 
 
-def tiny_student_config() -> StudentConfig:
-    """A very small student matching :func:`tiny_teacher_config`'s features."""
-    return StudentConfig(
-        features=tiny_teacher_config().features,
-        upsample_factors=(4, 4),
-        cond_channels=4,
-        flow_layers=(2, 3),
-        flow_cycles=(1, 1),
-        residual_channels=4,
-        gate_channels=8,
-        skip_channels=4,
-        kernel_size=3,
-        base="gaussian",
-    )
+def model_section(kind: str, config: str) -> dict[str, Any]:
+    """The ``model.<kind>`` dict of a shipped config name or a YAML file (its ``# base:``
+    chain merged, :func:`pwave.configs.load_config`); a file holding only the model section
+    (``<kind>:`` or the bare fields) works too."""
+    from pwave.configs import config_names, load_config
+    from pwave.errors import UserError
 
-
-#: Preset names of ``--teacher-config`` / ``--student-config`` and their configs.
-TEACHER_PRESETS = {
-    "demo": TeacherConfig.demo,
-    "paper": TeacherConfig.paper,
-    "tiny": tiny_teacher_config,
-}
-STUDENT_PRESETS = {
-    "demo": StudentConfig.demo,
-    "paper": StudentConfig.paper,
-    "tiny": tiny_student_config,
-}
-
-
-def _config_from_yaml(path: str, kind: str) -> dict[str, Any]:
-    """The ``kind`` config dict in a YAML file: ``model.<kind>``, ``<kind>`` or the top level."""
-    import yaml
-
-    with open(path) as f:
-        data = yaml.safe_load(f) or {}
+    try:
+        data = load_config(kind, ALIASES.get(config, config))
+    except UserError:
+        names = ", ".join(config_names(kind))
+        raise ValueError(
+            f"--{kind}-config {config!r} is neither a shipped config ({names}) nor a file"
+        ) from None
     if isinstance(data.get("model"), dict) and kind in data["model"]:
         return data["model"][kind]
     if isinstance(data.get(kind), dict):
@@ -71,29 +37,21 @@ def _config_from_yaml(path: str, kind: str) -> dict[str, Any]:
     return data
 
 
-def _resolve(
-    model_cls: type[ModelT], presets: dict, kind: str, config: str, checkpoint: str | None
-) -> ModelT:
-    """A float32 eval-mode model from a checkpoint, a preset name or a YAML file."""
+def _resolve(model_cls: type[ModelT], kind: str, config: str, checkpoint: str | None) -> ModelT:
+    """A float32 eval-mode model from a checkpoint, a shipped config name or a YAML file."""
     if checkpoint:
-        return model_cls.load(checkpoint).float().eval()
-    if config in presets:
-        cfg = presets[config]()
-    elif os.path.exists(config):
-        cfg = model_cls.config_class.from_dict(_config_from_yaml(config, kind))
-    else:
-        raise ValueError(f"--{kind}-config {config!r} is neither demo|paper|tiny nor a file")
-    return model_cls(cfg).float().eval()
+        return load_model(checkpoint, kind=kind).float().eval()
+    return model_cls(model_cls.config_class.from_dict(model_section(kind, config))).float().eval()
 
 
 def resolve_teacher(config: str = "demo", checkpoint: str | None = None) -> Teacher:
-    """A float32 eval-mode teacher from a checkpoint, a preset name or a YAML file."""
-    return _resolve(Teacher, TEACHER_PRESETS, "teacher", config, checkpoint)
+    """A float32 eval-mode teacher from a checkpoint, a shipped config name or a YAML file."""
+    return _resolve(Teacher, "teacher", config, checkpoint)
 
 
 def resolve_student(config: str = "demo", checkpoint: str | None = None) -> Student:
-    """A float32 eval-mode student from a checkpoint, a preset name or a YAML file."""
-    return _resolve(Student, STUDENT_PRESETS, "student", config, checkpoint)
+    """A float32 eval-mode student from a checkpoint, a shipped config name or a YAML file."""
+    return _resolve(Student, "student", config, checkpoint)
 
 
 def describe_model(model: Teacher | Student, name: str) -> dict[str, Any]:
