@@ -88,3 +88,65 @@ def test_max_time_is_a_lightning_duration():
     assert demo._max_time(10) == "00:00:10:00"
     assert demo._max_time(61.5) == "00:01:01:30"
     assert demo._max_time(0) == "00:00:00:01"  # never a zero budget
+
+
+def _demo_args(**changes):
+    import argparse
+
+    from pwave.cli import demo as demo_cli
+
+    parser = argparse.ArgumentParser()
+    demo_cli.add_arguments(parser)
+    args = parser.parse_args([])
+    for key, value in changes.items():
+        setattr(args, key, value)
+    return args
+
+
+def test_budgets_are_steps_from_the_config_unless_overridden():
+    """The demo trains for the configs' max_steps (no wall-clock budget by default), so the
+    same command gives the same models on any machine."""
+    from pwave.configs import load_config
+
+    args = _demo_args()
+    assert args.teacher_minutes is None and args.student_minutes is None
+    for stage in ("teacher", "student"):
+        trainer = load_config(stage, "demo")["trainer"]
+        assert trainer.get("max_time") is None
+        assert demo.planned_steps(stage, args) == trainer["max_steps"] > 0
+    assert demo.planned_steps("teacher", _demo_args(teacher_steps=7)) == 7
+    assert demo.planned_steps("student", _demo_args(config_name="debug")) == 3
+
+
+class _FakeCLI:
+    def __init__(self, step: int):
+        self.trainer = type("T", (), {"global_step": step})()
+
+
+@pytest.mark.parametrize(("reached", "early"), [(2000, False), (1234, True)])
+def test_a_stage_stopped_before_its_steps_says_so_loudly(
+    monkeypatch, tmp_path, capsys, reached, early
+):
+    import pwave.train.cli as train_cli
+
+    seen = {}
+
+    def fake_run_stage(stage, argv):
+        seen["argv"] = argv
+        return _FakeCLI(reached)
+
+    monkeypatch.setattr(train_cli, "run_stage", fake_run_stage)
+    info = demo.train_stage("teacher", demo.DemoPaths(tmp_path), _demo_args(), demo.StageTimer())
+    argv = seen["argv"]
+    assert argv[argv.index("--trainer.max_steps") + 1] == "2000"
+    assert "--trainer.max_time" not in argv  # no wall-clock budget unless asked for
+    assert info == {"planned": 2000, "reached": reached, "complete": not early}
+    assert ("STOPPED EARLY" in capsys.readouterr().out) is early
+
+
+def test_the_summary_states_the_steps_reached(tmp_path):
+    paths = demo.DemoPaths(tmp_path)
+    paths.out.mkdir(parents=True, exist_ok=True)
+    steps = {"teacher": {"planned": 4, "reached": 4, "complete": True}}
+    path = demo.write_summary(paths, {}, {}, {"total": 1.0}, steps)
+    assert json.loads(path.read_text())["steps"] == steps

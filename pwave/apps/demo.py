@@ -3,8 +3,9 @@
 Stages (all outputs under --output, default ``runs/demo``; see :class:`DemoPaths`):
 
 1. prepare the procedural demo corpus (``data/``),
-2. train the demo teacher by maximum likelihood (``teacher/``, budget --teacher-minutes),
-3. distil the demo student from it (``student/``, budget --student-minutes),
+2. train the demo teacher by maximum likelihood (``teacher/``, the config's ``max_steps`` or
+   --teacher-steps),
+3. distil the demo student from it (``student/``, ``max_steps`` or --student-steps),
 4. copy-synthesise the eval split with the student (all of it) and with the teacher
    (sequential, so only --teacher-utterances of it) (``synth/``),
 5. evaluate both against the references (``eval/``),
@@ -13,7 +14,10 @@ Stages (all outputs under --output, default ``runs/demo``; see :class:`DemoPaths
    teacher's and the student's copies and a Griffin-Lim reference, with players,
    spectrograms and metrics (:mod:`pwave.evaluation.report_build`).
 
-It ends with the evaluation summary and the speed table (``demo_summary.json``).
+Budgets are optimizer steps, so the same command gives the same models on any machine (a
+busy one only takes longer); --teacher-minutes / --student-minutes add an optional
+wall-clock cap, and a stage stopped before its steps says so loudly. It ends with the
+evaluation summary and the speed table (``demo_summary.json``, with the steps reached).
 ``--config-name debug`` runs the same pipeline with the tiny debug configs in about a minute.
 """
 
@@ -123,21 +127,52 @@ def prepare_stage(paths: DemoPaths, args: argparse.Namespace, timer: StageTimer)
     print(dataset.summary())
 
 
-def train_stage(stage: str, paths: DemoPaths, args: argparse.Namespace, timer: StageTimer) -> None:
+#: Measured wall time of ``pwave demo`` (default config) on a quiet 2-core CPU, in minutes.
+EXPECTED_MINUTES = {"demo": 17}
+
+
+def planned_steps(stage: str, args: argparse.Namespace) -> int | None:
+    """The stage's step budget: --teacher-steps / --student-steps, else the config's."""
+    from pwave.configs import load_config
+
+    override = getattr(args, f"{stage}_steps", None)
+    if override is not None:
+        return int(override)
+    steps = load_config(stage, args.config_name).get("trainer", {}).get("max_steps")
+    return None if steps in (None, -1) else int(steps)
+
+
+def train_stage(
+    stage: str, paths: DemoPaths, args: argparse.Namespace, timer: StageTimer
+) -> dict[str, Any]:
     """Stage 2 (``teacher``) or 3 (``student``, distilled from the stage-2 teacher): train
-    with the stage's config, within its budget in minutes."""
+    with the stage's config for its step budget; returns the steps planned and reached."""
     from pwave.train.cli import run_stage
 
-    minutes = args.teacher_minutes if stage == "teacher" else args.student_minutes
+    steps = planned_steps(stage, args)
+    minutes = getattr(args, f"{stage}_minutes", None)
     title = "2/7 train the teacher" if stage == "teacher" else "3/7 distil the student"
-    _banner(f"{title} (budget {minutes:g} min)")
+    cap = f", wall-clock cap {minutes:g} min" if minutes else ""
+    _banner(f"{title} ({steps} optimizer steps{cap})")
     argv = ["--config", str(config_path(stage, args.config_name))]
     if stage == "student":
         argv += ["--teacher", str(paths.teacher_pt)]
     argv += ["--data.data_dir", str(paths.data), "--seed_everything", str(args.seed)]
     argv += ["--trainer.default_root_dir", str(paths.out / stage)]
-    argv += ["--trainer.max_time", _max_time(minutes)]
-    timer(f"train {stage}", run_stage, stage, argv)
+    if steps is not None:
+        argv += ["--trainer.max_steps", str(steps)]
+    if minutes:
+        argv += ["--trainer.max_time", _max_time(minutes)]
+    cli = timer(f"train {stage}", run_stage, stage, argv)
+    reached = int(cli.trainer.global_step)
+    if steps is not None and reached < steps:
+        print(
+            f"\n!!! pwave demo: the {stage} STOPPED EARLY at step {reached} of {steps} "
+            f"({'wall-clock cap' if minutes else 'interrupted'}); its numbers are not those "
+            "of the full run and will differ from machine to machine !!!\n",
+            flush=True,
+        )
+    return {"planned": steps, "reached": reached, "complete": steps is None or reached >= steps}
 
 
 def synthesize_stage(
@@ -287,10 +322,12 @@ def write_summary(
     summaries: dict[str, Any],
     reports: dict[str, dict[str, Any]],
     timings: dict[str, float],
+    steps: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
-    """``demo_summary.json``: the evaluation summaries, the synthesis reports (without
-    their file lists) and the timings; returns its path."""
+    """``demo_summary.json``: the steps trained, the evaluation summaries, the synthesis
+    reports (without their file lists) and the timings; returns its path."""
     result = {
+        "steps": steps or {},
         "evaluation": summaries,
         "synthesis": {
             k: {kk: v for kk, v in r.items() if kk != "files"} for k, r in reports.items()
@@ -308,9 +345,12 @@ def run_demo(args: argparse.Namespace) -> int:
     paths.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     timer = StageTimer()
+    expected = EXPECTED_MINUTES.get(args.config_name)
+    if expected:
+        print(f"pwave demo: about {expected} minutes on a quiet 2-core CPU (longer on a busy "
+              "one; the step budgets, and so the results, stay the same)", flush=True)
     prepare_stage(paths, args, timer)
-    train_stage("teacher", paths, args, timer)
-    train_stage("student", paths, args, timer)
+    steps = {stage: train_stage(stage, paths, args, timer) for stage in ("teacher", "student")}
     reports = synthesize_stage(paths, args, timer)
     teacher = Teacher.load(paths.teacher_pt).eval()
     summaries = evaluate_stage(paths, teacher)
@@ -318,8 +358,11 @@ def run_demo(args: argparse.Namespace) -> int:
         bench_stage(paths, timer)
     timer("report", report_stage, paths, teacher)
     timer.seconds["total"] = time.perf_counter() - started
-    write_summary(paths, summaries, reports, timer.seconds)
+    write_summary(paths, summaries, reports, timer.seconds, steps)
     _banner(f"done in {timer.seconds['total'] / 60:.1f} min; everything is in {paths.out}")
+    for stage, info in steps.items():
+        mark = "" if info["complete"] else "   <-- STOPPED EARLY"
+        print(f"  {stage} steps: {info['reached']} of {info['planned']}{mark}")
     for name, seconds in timer.seconds.items():
         print(f"  {name:<22}{seconds:8.1f} s")
     return 0

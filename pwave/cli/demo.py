@@ -7,18 +7,21 @@ from pathlib import Path
 
 DESCRIPTION = """\
 The whole pipeline on the built-in demo corpus (procedural speech-like audio, nothing to
-download), on a CPU, in one command: about 17 minutes with the default budgets.
+download), on a CPU, in one command: about 17 minutes on a quiet 2-core CPU. The budgets
+are optimizer steps, so the same command gives the same models on any machine; a busy
+one only takes longer.
 
   1. prepare the demo corpus                 -> OUTPUT/data
   2. train the teacher (maximum likelihood)  -> OUTPUT/teacher/teacher.pt
   3. distil the student from the teacher     -> OUTPUT/student/student.pt
   4. copy-synthesise the eval split          -> OUTPUT/synth/{student,teacher}
      (the references: OUTPUT/synth/reference)
-  5. evaluate both against the references
+  5. evaluate both against the references   -> OUTPUT/eval
   6. time the samplers side by side          -> OUTPUT/bench
+  7. write the listening report              -> OUTPUT/report/index.html
 
-It ends with the evaluation summary and the speed table, also saved in
-OUTPUT/demo_summary.json. The teacher samples sequentially, so it synthesises only
+It ends with the steps reached, the evaluation summary and the speed table, also saved
+in OUTPUT/demo_summary.json. The teacher samples sequentially, so it synthesises only
 --teacher-utterances of the eval split."""
 
 EPILOG = """\
@@ -47,18 +50,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "debug (tiny models, about a minute)",
     )
     parser.add_argument(
+        "--teacher-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="teacher optimizer steps (default: the config's max_steps, 2000 for demo)",
+    )
+    parser.add_argument(
+        "--student-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="student optimizer steps (default: the config's max_steps, 1000 for demo)",
+    )
+    parser.add_argument(
         "--teacher-minutes",
         type=float,
-        default=10.0,
+        default=None,
         metavar="MIN",
-        help="teacher training budget (default: 10)",
+        help="optional wall-clock cap on the teacher's training (a capped run is not "
+        "reproducible: it stops at a step that depends on the machine)",
     )
     parser.add_argument(
         "--student-minutes",
         type=float,
-        default=5.0,
+        default=None,
         metavar="MIN",
-        help="student training budget (default: 5)",
+        help="optional wall-clock cap on the student's training",
     )
     parser.add_argument(
         "--teacher-utterances",
