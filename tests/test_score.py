@@ -17,6 +17,7 @@ from pwave.audio.mel import MelSpectrogram, pad_context
 from pwave.cli.score import add_arguments, run
 from pwave.inference.scoring import chunked_log_prob, per_sample_log_prob, score_audio
 from pwave.inference.vocoder import Vocoder
+from pwave.models.likelihood import DRAWS, dequantization_noise
 from pwave.models.student import Student, StudentConfig
 from pwave.models.teacher import Teacher, TeacherConfig
 
@@ -65,12 +66,16 @@ def signal(n: int, kind: str, seed: int = 0) -> np.ndarray:
     return x.astype(np.float32)
 
 
-def by_hand_bits(teacher: Teacher, audio: np.ndarray) -> float:
-    """Mel front end and teacher.log_prob written out step by step."""
+def by_hand_bits(teacher: Teacher, audio: np.ndarray, draws: int = DRAWS) -> float:
+    """Mel front end and teacher.log_prob written out step by step (``audio`` a whole number
+    of frames), averaged over the fixed dequantisation draws of the definition."""
     mel_fn = MelSpectrogram(FEATURES)
     x = torch.from_numpy(audio)
     mel = pad_context(mel_fn.normalize(mel_fn(x[None])), CTX).to(DT)
-    lp = teacher.log_prob(x[None].to(DT), mel, dequantize=False)[0].item()
+    noises = [dequantization_noise(len(audio), k) for k in range(draws)] or [0.0]
+    lp = np.mean(
+        [teacher.log_prob(x[None].to(DT) + u, mel, dequantize=False)[0].item() for u in noises]
+    )
     return -(lp / len(audio) + math.log(2 / 65536)) / math.log(2)
 
 
@@ -104,6 +109,9 @@ def test_score_audio_matches_log_prob_by_hand():
     log_prob, bits = score_audio(vocoder, audio, chunk_seconds=8 * HOP / SR)
     assert bits == pytest.approx(by_hand_bits(teacher, audio), rel=1e-9, abs=1e-9)
     assert bits == pytest.approx(-(log_prob / len(audio) + math.log(2 / 65536)) / math.log(2))
+    # draws = 0: the density at the samples as they are (a diagnostic)
+    _, plain = score_audio(vocoder, audio, chunk_seconds=8 * HOP / SR, draws=0)
+    assert plain == pytest.approx(by_hand_bits(teacher, audio, draws=0), rel=1e-9, abs=1e-9)
 
 
 def cli(*argv: str) -> int:
@@ -122,7 +130,8 @@ def test_cli_ranks_a_folder_and_skips_bad_files(tmp_path, capsys):
     (src / "junk.flac").write_bytes(np.random.default_rng(0).bytes(2000))
     out_csv = tmp_path / "scores.csv"
     assert cli("--teacher", str(tmp_path / "teacher.pt"), "--input", str(src), "--output",
-               str(out_csv), "--chunk-seconds", str(7 * HOP / SR)) == 0  # fmt: skip
+               str(out_csv), "--chunk-seconds", str(7 * HOP / SR), "--background", "none",
+               ) == 0  # fmt: skip
 
     rows = list(csv.DictReader(out_csv.open()))
     ok = [r for r in rows if r["status"] == "ok"]

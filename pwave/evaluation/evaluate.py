@@ -6,8 +6,11 @@ reference's rate by default), trimmed to the shorter length, and scored with log
 distance (dB), mel-cepstral distortion (dB), multi-resolution STFT distance, PESQ and STOI,
 plus the teacher's NLL in bits per 16-bit sample when a scorer is given (``pwave evaluate
 --teacher``; the scorer comes from :mod:`pwave.inference.scoring`, a layer beside this one,
-so the caller builds it). :func:`write_rows_csv` writes one row per utterance
-(``metrics.csv``), :func:`format_summary` the mean and std of every metric.
+so the caller builds it: :func:`~pwave.inference.scoring.score_audio`, the one definition of
+:func:`pwave.models.likelihood.code_length` that training validation and ``pwave score``
+report too -- fixed dequantisation draws, the file's own samples; ``docs/likelihood.md``).
+:func:`write_rows_csv` writes one row per utterance (``metrics.csv``), :func:`format_summary`
+the mean and std of every metric.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ from pwave.evaluation.metrics import (
 
 METRICS = ("log_mel_db", "mcd_db", "mr_stft", "pesq", "stoi")
 
-#: ``audio [T]`` at the scorer's rate -> the teacher's NLL in bits per 16-bit sample.
+#: ``audio [T]`` at the scorer's rate -> the teacher's NLL in bits per 16-bit sample
+#: (:func:`pwave.models.likelihood.code_length`, as ``pwave score`` reports it).
 BitsFn = Callable[[np.ndarray], float]
 
 

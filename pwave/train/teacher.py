@@ -7,9 +7,11 @@ is the negative log-likelihood in nats per audio sample,
 .. math:: \mathcal L = -\frac{1}{B\,T} \sum_b \log p(x_b \mid c_b),
 
 on dequantised audio (uniform noise of one 16-bit bin). Validation scores the EMA weights on
-the dev set in bits per 16-bit sample (:func:`~pwave.units.bits_per_sample`), next to
-the order-32 linear-prediction baseline fitted on the training audio
-(:mod:`pwave.train.baseline`), and logs a short generated clip with mel images.
+the dev set in bits per 16-bit sample by the one definition that ``pwave evaluate`` and
+``pwave score`` use too (:func:`pwave.models.likelihood.code_length`: fixed dequantisation
+draws averaged, the real samples only), next to the order-32 linear-prediction baseline
+fitted on the training audio (:mod:`pwave.models.lpc`) under the same definition, and logs
+a short generated clip with mel images.
 
 Outputs under the run folder (``trainer.default_root_dir``): ``config.yaml`` (the merged
 config), TensorBoard events, ``checkpoints/*.ckpt`` and ``teacher.pt`` -- the EMA teacher
@@ -23,15 +25,17 @@ from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from pwave.audio.config import FeatureConfig, FeatureMismatchError
+from pwave.models.likelihood import code_length, real_lengths, teacher_code_length
 from pwave.models.teacher import Teacher, TeacherConfig
 from pwave.train.defaults import DEFAULTS, flow_training_args
 from pwave.train.flow_module import FlowTrainingModule, audio_and_mel
 from pwave.train.schedule import DecayKind
-from pwave.units import BIN_WIDTH_16BIT, bits_per_sample
+from pwave.units import bits_per_sample
 
 #: Key under which Lightning checkpoints carry the plain-dict model and feature configs.
 CHECKPOINT_KEY = "pwave"
@@ -160,25 +164,32 @@ class TeacherModule(FlowTrainingModule):
 
     def validation_step(self, batch, batch_idx: int) -> None:
         audio, mel = audio_and_mel(batch)
-        real = audio
-        B, T = audio.shape
-        # Fixed dequantisation noise per batch, so dev numbers are comparable across runs.
-        gen = torch.Generator(device=audio.device).manual_seed(1_000_003 * (batch_idx + 1))
-        noise = torch.rand(audio.shape, generator=gen, device=audio.device, dtype=audio.dtype)
-        if self.teacher_config.dequantize:
-            audio = audio + (noise - 0.5) * BIN_WIDTH_16BIT
-        log_prob = self.ema.module.log_prob(audio, mel, dequantize=False).float()
+        B = audio.shape[0]
+        # The one definition of bits per sample (pwave.models.likelihood): fixed dequantisation
+        # draws, the real samples only (the batch's "num_samples" when the data gives them,
+        # else the zero padding of the last frame is left out).
+        lengths = batch.get("num_samples") if isinstance(batch, dict) else None
+        if lengths is None:
+            lengths = real_lengths(audio, self.features.hop_length)
+        score = teacher_code_length(self.ema.module, audio, mel, lengths)
+        n = score.num_samples.to(torch.float64)
         logs = {
-            "dev_bits_per_sample": bits_per_sample(log_prob, T).mean(),
-            "dev_nll": -log_prob.mean() / T,
+            "dev_bits_per_sample": score.bits.mean().float().to(self.device),
+            "dev_nll": (-score.log_prob / n).mean().float().to(self.device),
         }
         if self.lpc is not None:
-            lpc_lp = torch.tensor([self.lpc.log_prob(a) for a in audio.detach().double().cpu()])
-            logs["lpc_dev_bits_per_sample"] = bits_per_sample(lpc_lp, T).mean().to(self.device)
+            lpc = self.lpc
+
+            def lpc_per_sample(x: Tensor) -> Tensor:
+                rows = x.detach().double().cpu().numpy()
+                return torch.from_numpy(np.stack([lpc.per_sample_log_prob(r) for r in rows]))
+
+            lpc_bits = code_length(audio, lpc_per_sample, lengths).bits
+            logs["lpc_dev_bits_per_sample"] = lpc_bits.mean().float().to(self.device)
         self.log_scalars(logs, on_epoch=True, sync_dist=True, batch_size=B)
         show_in_progress_bar(self, "dev_bits", logs["dev_bits_per_sample"], batch_size=B)
         if batch_idx == 0:
-            self._val_example = (real[:1].detach(), mel[:1].detach())
+            self._val_example = (audio[:1].detach(), mel[:1].detach())
 
     def on_validation_epoch_end(self) -> None:
         example, self._val_example = self._val_example, None
@@ -271,17 +282,24 @@ def checkpoint_info(kind: str, config: Any) -> dict[str, Any]:
 
 
 def fit_lpc_on_datamodule(datamodule, order: int):
-    """Fit the LPC baseline on the training split of the data module's prepared dataset.
+    """Fit the LPC baseline on the training split of the data module's prepared dataset,
+    dequantised like the audio it is scored on (draw 0 of the dequantisation noise).
 
     Returns ``None`` (baseline off) when the data module exposes no prepared dataset.
     """
-    from pwave.train.baseline import fit_lpc
+    from pwave.models.likelihood import dequantization_noise
+    from pwave.models.lpc import fit_lpc
 
     dataset = _prepared_dataset(datamodule)
     if dataset is None:
         return None
-    utts = dataset.split("train")
-    return fit_lpc((dataset.load_audio(u) for u in utts), order=order)
+
+    def waves():
+        for u in dataset.split("train"):
+            x = dataset.load_audio(u).astype(np.float64)
+            yield x + dequantization_noise(x.shape[0], 0).numpy()
+
+    return fit_lpc(waves(), order=order)
 
 
 def _prepared_dataset(datamodule):
