@@ -126,6 +126,22 @@ def run_summary(stage: str, trainer, module, run_dir, max_time: Any = None) -> s
     )
 
 
+def report_health(module, verdict, scalars: dict[str, float]) -> None:
+    """Log ``scalars`` and the flag ``health_alarm`` (0 or 1) under the module's stage (e.g.
+    ``student/health_alarm``); when ``verdict.alarm`` (a verdict of
+    :mod:`pwave.evaluation.health`), also warn on the console (:func:`warnings.warn`, on the
+    main process) and add ``verdict.message()`` as TensorBoard text ``<stage>/health``."""
+    module.log_scalars({**scalars, "health_alarm": float(verdict.alarm)})
+    trainer = module.trainer
+    if not verdict.alarm or not trainer.is_global_zero:
+        return
+    message = verdict.message()
+    warnings.warn(message, UserWarning, stacklevel=2)
+    for logger in trainer.loggers:
+        if type(logger).__name__ == "TensorBoardLogger":
+            logger.experiment.add_text(f"{module.stage}/health", message, trainer.global_step)
+
+
 __all__ = [
     "DROPPED_NOTICES",
     "DropNotices",
@@ -135,5 +151,6 @@ __all__ = [
     "duration_text",
     "is_main_process",
     "quiet_lightning",
+    "report_health",
     "run_summary",
 ]

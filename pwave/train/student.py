@@ -21,7 +21,9 @@ from torch import Tensor
 
 from pwave.audio.config import FeatureConfig
 from pwave.distill.objective import distillation_loss, freeze_teacher
+from pwave.evaluation.health import StudentHealth
 from pwave.models.student import Student, StudentConfig
+from pwave.train.console import report_health
 from pwave.train.defaults import DEFAULTS, flow_training_args
 from pwave.train.flow_module import FlowTrainingModule, audio_and_mel
 from pwave.train.schedule import DecayKind
@@ -53,7 +55,8 @@ class StudentModule(FlowTrainingModule):
     every other part :func:`~pwave.distill.objective.distillation_loss` returns (``power``,
     ``contrastive``, ``log_scale/*``, per-flow ``flow{k}/log_scale_{mean,std}``, ...), their
     ``dev_*`` counterparts for the EMA student on the dev set, ``grad_norm``, ``lr``,
-    ``nonfinite_steps``; at validation, audio ``student/sample/{real,generated}`` and the
+    ``nonfinite_steps``; at validation, the health check (``band_power_db_<band>``,
+    ``health_alarm``; :meth:`_check_health`), audio ``student/sample/{real,generated}`` and the
     figure ``student/sample/mel``.
 
     Args:
@@ -144,6 +147,7 @@ class StudentModule(FlowTrainingModule):
         self.sample_seconds = sample_seconds
         self.export_name = export_name
         self._val_example: tuple[Tensor, Tensor] | None = None
+        self.health = StudentHealth(self.features.sample_rate)
 
     @property
     def features(self) -> FeatureConfig:
@@ -184,6 +188,7 @@ class StudentModule(FlowTrainingModule):
         gen = torch.Generator(device=mel.device).manual_seed(7919 * (batch_idx + 1))
         with torch.no_grad():
             loss, logs = self._loss(self.ema.module, audio, mel, generator=gen)
+            self.health.add(self.ema.module.sample(mel, generator=gen), audio)
         logs = {"dev_loss": loss, **{f"dev_{k}": v for k, v in logs.items()}}
         self.log_scalars(logs, on_epoch=True, sync_dist=True, batch_size=audio.shape[0])
         show_in_progress_bar(self, "dev_kl", logs.get("dev_kl", loss), batch_size=audio.shape[0])
@@ -194,6 +199,20 @@ class StudentModule(FlowTrainingModule):
         example, self._val_example = self._val_example, None
         ctx = self.student_config.mel_context_frames
         log_validation_clip(self, example, self.sample_seconds, ctx, self._generate_clip)
+        self._check_health()
+
+    def _check_health(self) -> None:
+        """Band powers of the EMA student's dev samples against the real audio's: logs
+        ``student/band_power_db_<band>`` (student minus real, dB) and ``student/health_alarm``,
+        and warns when the student whispers or collapses (:mod:`pwave.evaluation.health`)."""
+        sums = self.health.sums
+        if sums is not None and self.trainer.world_size > 1:
+            sums = self.trainer.strategy.reduce(sums.to(self.device), reduce_op="sum")
+        verdict = self.health.end(sums)
+        if verdict is None or self.trainer.sanity_checking:
+            return
+        scalars = {f"band_power_db_{k}": v for k, v in verdict.band_db.items()}
+        report_health(self, verdict, {**scalars, "band_power_db_mean": verdict.mean_db})
 
     def _generate_clip(self, mel: Tensor, generator: torch.Generator) -> Tensor:
         """The EMA student's audio ``[1, T]`` for ``mel [1, n_mels, frames + 2 * ctx]``

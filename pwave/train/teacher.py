@@ -30,8 +30,10 @@ import torch
 from torch import Tensor
 
 from pwave.audio.config import FeatureConfig, FeatureMismatchError
+from pwave.evaluation.health import TeacherHealth
 from pwave.models.likelihood import code_length, real_lengths, teacher_code_length
 from pwave.models.teacher import Teacher, TeacherConfig
+from pwave.train.console import report_health
 from pwave.train.defaults import DEFAULTS, flow_training_args
 from pwave.train.flow_module import FlowTrainingModule, audio_and_mel
 from pwave.train.schedule import DecayKind
@@ -72,8 +74,10 @@ class TeacherModule(FlowTrainingModule):
     Logged (TensorBoard, group ``teacher/``): ``train_nll`` (nats per sample),
     ``train_bits_per_sample``, ``dev_bits_per_sample`` and ``dev_nll`` (EMA weights),
     ``lpc_dev_bits_per_sample`` (the baseline on the same dev batches), ``grad_norm``,
-    ``lr``, ``nonfinite_steps``; at validation, audio ``teacher/sample/{real,generated}``
-    and the figure ``teacher/sample/mel``.
+    ``lr``, ``nonfinite_steps``; at validation, audio ``teacher/sample/{real,generated}``,
+    the figure ``teacher/sample/mel`` and ``health_alarm`` (1 when, past
+    :class:`~pwave.evaluation.health.HealthThresholds`' grace steps, the teacher is still
+    worse than the baseline; it also warns).
 
     Args:
         teacher: the model's hyper-parameters (:class:`TeacherConfig`; a plain dict is
@@ -136,6 +140,7 @@ class TeacherModule(FlowTrainingModule):
         self.export_name = export_name
         self.lpc = None
         self._val_example: tuple[Tensor, Tensor] | None = None
+        self.health = TeacherHealth()  # alarm: still worse than the LPC baseline late on
 
     @property
     def features(self) -> FeatureConfig:
@@ -186,6 +191,7 @@ class TeacherModule(FlowTrainingModule):
 
             lpc_bits = code_length(audio, lpc_per_sample, lengths).bits
             logs["lpc_dev_bits_per_sample"] = lpc_bits.mean().float().to(self.device)
+            self.health.add(logs["dev_bits_per_sample"], logs["lpc_dev_bits_per_sample"], B)
         self.log_scalars(logs, on_epoch=True, sync_dist=True, batch_size=B)
         show_in_progress_bar(self, "dev_bits", logs["dev_bits_per_sample"], batch_size=B)
         if batch_idx == 0:
@@ -195,6 +201,9 @@ class TeacherModule(FlowTrainingModule):
         example, self._val_example = self._val_example, None
         ctx = self.teacher_config.mel_context_frames
         log_validation_clip(self, example, self.sample_seconds, ctx, self._generate_clip)
+        verdict = self.health.end(self.global_step)  # pwave.evaluation.health.TeacherHealth
+        if verdict is not None and not self.trainer.sanity_checking:
+            report_health(self, verdict, {})
 
     def _generate_clip(self, mel: Tensor, generator: torch.Generator) -> Tensor:
         """The EMA teacher's audio ``[1, T]`` for ``mel [1, n_mels, frames + 2 * ctx]``
